@@ -121,7 +121,7 @@ class CausalSelfAttention(nn.Module):
         if done == 0:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
         else:  # new token i sits at position done + i and sees keys 0 .. done + i
-            mask = torch.ones(l, done + l, dtype=torch.bool).tril(diagonal=done)
+            mask = torch.ones(l, done + l, dtype=torch.bool, device=q.device).tril(diagonal=done)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         return self.proj(y.transpose(1, 2).reshape(b, l, c))  # y: (B, H, L, C / H)
 

@@ -148,6 +148,7 @@ class _Engine:
     ) -> None:
         cfg = network.config
         self.net, self.scheduler, self.options = network, scheduler, options
+        self.device = next(network.parameters()).device  # CPU by default, CUDA when given
         self.window, self.context, self.radius = cfg.window, cfg.context, cfg.audio_context
         self.overlap = overlap
         self.stride = cfg.window - overlap
@@ -169,20 +170,24 @@ class _Engine:
             branches.append(("gaze", -o.gaze_guidance))
         b = len(branches)
         names = [name for name, _ in branches]
-        self.weights = torch.tensor([w for _, w in branches]).view(b, 1, 1)
-        self.gaze = torch.tensor([c.gaze], dtype=torch.float32).expand(b, 2)
-        self.distance = torch.full((b,), 0.0 if c.distance is None else float(c.distance))
-        self.emotion = torch.full((b,), 0 if c.emotion is None else EMOTIONS.index(c.emotion))
+        dev = self.device
+        self.weights = torch.tensor([w for _, w in branches], device=dev).view(b, 1, 1)
+        self.gaze = torch.tensor([c.gaze], dtype=torch.float32, device=dev).expand(b, 2)
+        distance = 0.0 if c.distance is None else float(c.distance)
+        self.distance = torch.full((b,), distance, device=dev)
+        emotion = 0 if c.emotion is None else EMOTIONS.index(c.emotion)
+        self.emotion = torch.full((b,), emotion, device=dev)
         self.drop = Drop(
-            audio=torch.tensor([n == "audio" for n in names]),
-            gaze=torch.tensor([n == "gaze" for n in names]),
-            distance=torch.full((b,), c.distance is None),
-            emotion=torch.full((b,), c.emotion is None),
+            audio=torch.tensor([n == "audio" for n in names], device=dev),
+            gaze=torch.tensor([n == "gaze" for n in names], device=dev),
+            distance=torch.full((b,), c.distance is None, device=dev),
+            emotion=torch.full((b,), c.emotion is None, device=dev),
         )
         with torch.inference_mode():  # the global condition of each sampling step, computed once
             self.conds = [
                 self.net.condition(
-                    torch.full((b,), t), self.gaze, self.distance, self.emotion, self.drop
+                    torch.full((b,), t, device=dev), self.gaze, self.distance, self.emotion,
+                    self.drop,
                 )
                 for t in self.timesteps
             ]
@@ -223,7 +228,8 @@ class _Engine:
     def _open(self, w: int) -> _Window:
         state = np.random.SeedSequence([self.options.seed, w]).generate_state(2, np.uint32)
         gen = torch.Generator().manual_seed(int(state[0]) << 31 | int(state[1]) >> 1)
-        noise = torch.randn((1, self.window, MOTION_DIM), generator=gen)  # f(seed, w) only
+        # f(seed, w) only, drawn on the CPU so a CUDA worker samples the same motion
+        noise = torch.randn((1, self.window, MOTION_DIM), generator=gen).to(self.device)
         caches = [KVCache() for _ in self.timesteps]
         return _Window(w * self.stride, noise, caches, np.zeros((0, MOTION_DIM), np.float32))
 
@@ -248,11 +254,11 @@ class _Engine:
         k = self.context if lo == 0 else 0  # context tokens go in with the first frames
         if k:
             ctx_idx = np.arange(win.start - k, win.start)
-            valid = torch.from_numpy(ctx_idx >= 0).unsqueeze(0).expand(b, -1)
-            ctx = torch.from_numpy(self.motion[np.clip(ctx_idx, 0, None)])
+            valid = torch.from_numpy(ctx_idx >= 0).to(self.device).unsqueeze(0).expand(b, -1)
+            ctx = torch.from_numpy(self.motion[np.clip(ctx_idx, 0, None)]).to(self.device)
             context = (ctx.unsqueeze(0).expand(b, -1, -1), valid)
         idx = np.clip(np.arange(win.start + lo - k - r, win.start + hi + r), 0, len(self.audio) - 1)
-        audio = torch.from_numpy(self.audio[idx]).unsqueeze(0).expand(b, -1, -1)
+        audio = torch.from_numpy(self.audio[idx]).to(self.device).unsqueeze(0).expand(b, -1, -1)
         x = win.noise[:, lo:hi]  # (1, m, D)
         for i, t in enumerate(self.timesteps):
             t_prev = self.timesteps[i + 1] if i + 1 < len(self.timesteps) else -1
@@ -260,7 +266,7 @@ class _Engine:
             pred = net.decode(h, self.conds[i], win.caches[i])[:, -m:]  # (b, m, D)
             x0 = (self.weights * pred).sum(dim=0, keepdim=True)
             x = self.scheduler.step(x0, t, t_prev, x)
-        return net.from_diffusion_space(x[0]).numpy()
+        return net.from_diffusion_space(x[0]).cpu().numpy()
 
 
 def _check_overlap(overlap: int | None, window: int) -> int:
