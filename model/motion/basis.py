@@ -4,8 +4,10 @@ All offsets live in an upright *face frame*: origin midway between the eye centr
 eye line towards the image's right, y perpendicular to it and down, unit = inter-ocular distance.
 Depths come from ``model.face.landmarks.FACE_TEMPLATE_3D`` (z away from the viewer).
 
-Order of application: linear facial-dynamics offsets, then the two nonlinear pieces (lip_press,
-blinks) on the result, then the head pose. Values are offsets per unit of the field; the main
+Order of application: the portrait's own inner-lip gap is closed first (the mouth fields are
+absolute: jaw_open 0 means lips together, whatever the photo shows), then the linear
+facial-dynamics offsets, then the two nonlinear pieces (lip_press, blinks) on the result, then
+the head pose. Values are offsets per unit of the field; the main
 points are listed, their mirror images move mirrored (x negated).
 
 ===========  =================================================================================
@@ -170,7 +172,10 @@ def expression_offsets(face_points: np.ndarray, motion: np.ndarray) -> np.ndarra
     """
     m = _as_batch(motion)
     weights = m[:, [int(f) for f in _LINEAR_FIELDS]]  # (T, 5)
-    offsets = np.einsum("tk,knd->tnd", weights, LINEAR_BASIS)
+    # The mouth fields are absolute: jaw_open 0 is lips together even when the portrait was
+    # photographed mid-word or smiling with parted lips, so silence renders a closed mouth.
+    rest = _press_offsets(face_points[None], np.ones(1))
+    offsets = rest + np.einsum("tk,knd->tnd", weights, LINEAR_BASIS)
     moved = face_points[None] + offsets
     offsets += _press_offsets(moved, m[:, int(Field.LIP_PRESS)])
     moved = face_points[None] + offsets

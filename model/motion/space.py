@@ -1,8 +1,9 @@
 """The interpretable motion space shared by the generator, the renderer and the evaluation.
 
 One frame of motion is a float32 vector of ``MOTION_DIM`` values, always in this order. Zero is
-the portrait as photographed (neutral, its own pose), so a sequence of zeros renders the portrait
-unchanged. Image axes: x grows to the right of the image, y grows downwards.
+the portrait as photographed (its own pose, expression and gaze), except for the mouth's opening,
+which is absolute: jaw_open 0 means the lips touch even if the photo shows them parted, so a
+talking head closes its mouth in silence. Image axes: x grows to the right, y downwards.
 
 ==============  =========  ================================================================
 field           range      meaning

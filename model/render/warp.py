@@ -29,7 +29,7 @@ from model.motion.basis import LANDMARK_DEPTH, FaceFrame, apply_pose, expression
 from model.motion.space import MOTION_DIM, Field, clip_motion
 from model.render import tps
 from model.render.eyes import EyeStage
-from model.render.mouth import MouthStage
+from model.render.mouth import MouthStage, inner_gap
 
 # Fields that move landmarks through the warp (blinks and gaze are drawn by the eye stage).
 _WARPED_FIELDS = np.array(
@@ -151,6 +151,9 @@ class BoundWarpRenderer:
         self._base = np.dstack([base_x, base_y])
         self._eyes = EyeStage.bind(image, self._source, self._frame)
         self._mouth = MouthStage.bind(image, self._source, self._frame)
+        # A still motion leaves the image untouched only if the photo's lips already meet (the
+        # mouth fields are absolute: a still motion closes a parted mouth).
+        self._lips_meet = inner_gap(self._source) < 0.01 * self._frame.unit
 
     def target_landmarks(self, motion: np.ndarray) -> np.ndarray:
         """(68, 2) px where the rendered frame puts the landmarks (blinks included)."""
@@ -186,7 +189,7 @@ class BoundWarpRenderer:
         m = clip_motion(np.asarray(motion, dtype=np.float32).reshape(MOTION_DIM))
         self._eyes.apply(self._work, self._image, m)
         targets = self._targets(m, blinks=False)
-        if not np.any(m[_WARPED_FIELDS]):
+        if self._lips_meet and not np.any(m[_WARPED_FIELDS]):
             return self._work.copy()  # only the eyes changed: no warp needed
         mapping = self.backward_map(m, targets)
         out = cv2.remap(

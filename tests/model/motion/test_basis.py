@@ -59,8 +59,14 @@ def test_lip_press_closes_any_gap():
     assert _gap(target_landmarks(_face(), _m(jaw_open=0.3, lip_press=1.0))) == pytest.approx(
         0.0, abs=1e-3
     )
-    half = _gap(target_landmarks(_face(0.2), _m(lip_press=0.5)))
-    assert half == pytest.approx(0.1, abs=0.01)
+    half = _gap(target_landmarks(_face(0.2), _m(jaw_open=0.5, lip_press=0.5)))
+    assert half == pytest.approx(0.15, abs=0.02)
+
+
+def test_mouth_opening_is_absolute_whatever_the_photo_shows():
+    for src in (_face(0.2), _face()):
+        assert _gap(target_landmarks(src, _m())) == pytest.approx(0.0, abs=1e-3)
+        assert _gap(target_landmarks(src, _m(jaw_open=0.5))) == pytest.approx(0.3, abs=0.03)
 
 
 def test_blinks_move_upper_lids_onto_lower_lids():
