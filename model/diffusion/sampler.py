@@ -139,6 +139,43 @@ class _Window:
     raw: np.ndarray
 
 
+class _Rows:
+    """A growing (frames, width) array addressed by absolute frame index. Rows before ``base``
+    are dropped once no window can look at them, so a stream may run for hours in bounded
+    memory and appending stays cheap."""
+
+    def __init__(self, width: int) -> None:
+        self.base = 0
+        self.data = np.zeros((0, width), np.float32)
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.data)
+
+    def extend(self, rows: np.ndarray) -> None:
+        if len(rows):
+            self.data = np.concatenate([self.data, rows])
+
+    def grow_to(self, end: int) -> None:
+        if end > self.end:
+            self.extend(np.zeros((end - self.end, self.data.shape[1]), np.float32))
+
+    def take(self, index: np.ndarray) -> np.ndarray:
+        return self.data[index - self.base]
+
+    def rows(self, lo: int, hi: int) -> np.ndarray:
+        return self.data[lo - self.base : hi - self.base]
+
+    def put(self, lo: int, rows: np.ndarray) -> None:
+        self.data[lo - self.base : lo - self.base + len(rows)] = rows
+
+    def drop_before(self, index: int, slack: int) -> None:
+        """Forget rows before ``index`` once more than ``slack`` of them have piled up."""
+        if index - self.base > slack:
+            self.data = self.data[index - self.base :].copy()
+            self.base = index
+
+
 class _Engine:
     """Window bookkeeping and denoising shared by the offline and streaming samplers."""
 
@@ -153,8 +190,8 @@ class _Engine:
         self.overlap = overlap
         self.stride = cfg.window - overlap
         self.timesteps = scheduler.set_timesteps(options.steps).tolist()
-        self.audio = np.zeros((0, AUDIO_DIM), np.float32)
-        self.motion = np.zeros((0, MOTION_DIM), np.float32)  # final frames written so far
+        self.audio = _Rows(AUDIO_DIM)
+        self.motion = _Rows(MOTION_DIM)  # final frames written so far
         self.emitted = 0
         self.final = False
         self.windows: dict[int, _Window] = {}  # open windows by index
@@ -195,21 +232,29 @@ class _Engine:
     def push(self, audio: np.ndarray, final: bool) -> np.ndarray:
         if self.final:
             raise RuntimeError("the stream is already finished")
-        self.audio = np.concatenate([self.audio, audio]) if len(audio) else self.audio
+        self.audio.extend(audio)
         self.final = final
-        total = len(self.audio)
+        total = self.audio.end
         ready = total if final else max(total - self.radius, 0)
         if ready > self.emitted:
             self._advance(ready)
-        out = self.motion[self.emitted : ready].copy()
+        out = self.motion.rows(self.emitted, ready).copy()
         self.emitted = ready
+        self._forget_the_past()
         return out
+
+    def _forget_the_past(self) -> None:
+        """Drop audio and motion no open or future window will read (its context and its
+        audio margin reach back ``context + radius`` frames before its start)."""
+        first = min(self.windows, default=max(self.emitted - self.overlap, 0) // self.stride)
+        needed = first * self.stride - self.context - self.radius
+        slack = 4 * self.window
+        self.audio.drop_before(max(needed, 0), slack)
+        self.motion.drop_before(max(min(needed, self.emitted), 0), slack)
 
     def _advance(self, ready: int) -> None:
         """Make frames [0, ready) final, denoising the new frames of every window they touch."""
-        if len(self.motion) < ready:
-            grow = np.zeros((ready - len(self.motion), MOTION_DIM), np.float32)
-            self.motion = np.concatenate([self.motion, grow])
+        self.motion.grow_to(ready)
         w = max(self.emitted - self.overlap, 0) // self.stride
         while w * self.stride < ready:
             start = w * self.stride
@@ -243,7 +288,7 @@ class _Engine:
             prev = self.windows[w - 1]
             faded = prev.raw[win.start - prev.start + j]
             frames[: len(j)] = (1 - alpha) * faded + alpha * frames[: len(j)]
-        self.motion[win.start + lo : win.start + hi] = clip_motion(frames)
+        self.motion.put(win.start + lo, clip_motion(frames))
 
     @torch.inference_mode()
     def _denoise(self, win: _Window, lo: int, hi: int) -> np.ndarray:
@@ -255,10 +300,10 @@ class _Engine:
         if k:
             ctx_idx = np.arange(win.start - k, win.start)
             valid = torch.from_numpy(ctx_idx >= 0).to(self.device).unsqueeze(0).expand(b, -1)
-            ctx = torch.from_numpy(self.motion[np.clip(ctx_idx, 0, None)]).to(self.device)
+            ctx = torch.from_numpy(self.motion.take(np.clip(ctx_idx, 0, None))).to(self.device)
             context = (ctx.unsqueeze(0).expand(b, -1, -1), valid)
-        idx = np.clip(np.arange(win.start + lo - k - r, win.start + hi + r), 0, len(self.audio) - 1)
-        audio = torch.from_numpy(self.audio[idx]).to(self.device).unsqueeze(0).expand(b, -1, -1)
+        idx = np.clip(np.arange(win.start + lo - k - r, win.start + hi + r), 0, self.audio.end - 1)
+        audio = torch.from_numpy(self.audio.take(idx)).to(self.device).unsqueeze(0).expand(b, -1, -1)
         x = win.noise[:, lo:hi]  # (1, m, D)
         for i, t in enumerate(self.timesteps):
             t_prev = self.timesteps[i + 1] if i + 1 < len(self.timesteps) else -1

@@ -124,3 +124,13 @@ def test_window_joins_have_no_seam_over_hundreds_of_frames(trained: MotionDiT) -
     hard = _sampler(trained, 0).generate(audio, seed=1)
     assert _join_ratio(faded, window - OVERLAP, OVERLAP) < 1.3
     assert _join_ratio(hard, window, 0) > _join_ratio(faded, window - OVERLAP, OVERLAP)
+
+
+def test_a_long_stream_keeps_bounded_memory_and_matches_offline(net: MotionDiT) -> None:
+    audio = synthetic_clip(np.random.default_rng(5), 400, 0)[1]
+    offline = _sampler(net).generate(audio, seed=1)
+    stream = StreamingMotionSampler(net, DiffusionScheduler(), seed=1, overlap=OVERLAP)
+    out = [stream.push(audio[i : i + 4], final=i + 4 >= len(audio)) for i in range(0, len(audio), 4)]
+    np.testing.assert_allclose(np.concatenate(out), offline, atol=1e-4)
+    held = stream._engine.audio  # what the engine still holds of the past
+    assert held.base > 0 and len(held.data) < 300
