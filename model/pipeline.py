@@ -38,6 +38,7 @@ from model.diffusion.sampler import SamplerConditions, StreamingMotionSampler
 from model.diffusion.scheduler import DiffusionScheduler
 from model.face.portrait import PortraitLimits, analyse_portrait
 from model.face.types import Portrait
+from model.motion.blinks import BlinkShaper
 from model.motion.dials import apply_dials
 from model.motion.space import MotionSequence
 from model.render.base import BoundRenderer, Renderer
@@ -60,7 +61,7 @@ class PreparedPortrait:
 
 
 class TalkingHeadPipeline:
-    """Portrait analysis -> audio features -> diffusion motion -> dials -> renderer."""
+    """Portrait analysis -> audio features -> diffusion motion -> eyelids -> dials -> renderer."""
 
     def __init__(
         self,
@@ -109,7 +110,7 @@ class TalkingHeadPipeline:
         """The whole motion sequence for ``features`` (dials applied)."""
         sampler = self._motion_sampler(controls)
         values = sampler.push(features.frame_vectors(), final=True)
-        return MotionSequence(apply_dials(values, controls), fps=FPS)
+        return MotionSequence(apply_dials(BlinkShaper().apply(values), controls), fps=FPS)
 
     def generate(
         self,
@@ -126,12 +127,13 @@ class TalkingHeadPipeline:
     def _render_blocks(
         self, prepared: PreparedPortrait, features: AudioFeatures, controls: Controls
     ) -> Iterator[np.ndarray]:
-        sampler = self._motion_sampler(controls)
+        sampler, lids = self._motion_sampler(controls), BlinkShaper()
         vectors = features.frame_vectors()
         for start in range(0, len(vectors), MOTION_BLOCK_FRAMES):
             block = vectors[start : start + MOTION_BLOCK_FRAMES]
             final = start + MOTION_BLOCK_FRAMES >= len(vectors)
-            yield from self._render_motion(prepared, sampler.push(block, final=final), controls)
+            motion = lids.apply(sampler.push(block, final=final))
+            yield from self._render_motion(prepared, motion, controls)
 
     def stream(
         self,
@@ -154,13 +156,14 @@ class TalkingHeadPipeline:
         sampler: StreamingMotionSampler,
         controls: Controls,
     ) -> Iterator[np.ndarray]:
+        lids = BlinkShaper()
         for chunk in chunks:
             features = extractor.push(chunk)
             if len(features):
-                motion = sampler.push(features.frame_vectors())
+                motion = lids.apply(sampler.push(features.frame_vectors()))
                 yield from self._render_motion(prepared, motion, controls)
         tail = extractor.finish()
-        motion = sampler.push(tail.frame_vectors(), final=True)
+        motion = lids.apply(sampler.push(tail.frame_vectors(), final=True))
         yield from self._render_motion(prepared, motion, controls)
 
     def _render_motion(
