@@ -17,3 +17,9 @@ def read_rgb(path: Path) -> np.ndarray:
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     assert bgr is not None, path
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def source_landmarks(portrait) -> np.ndarray:
+    """A Portrait's landmarks mapped back into its source image's pixels."""
+    inverse = cv2.invertAffineTransform(portrait.transform)
+    return portrait.landmarks @ inverse[:, :2].T + inverse[:, 2]

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
@@ -12,11 +11,7 @@ from model.face.identity import (
     identity_distance,
 )
 from model.face.types import Portrait
-
-
-def _source_landmarks(p: Portrait) -> np.ndarray:
-    inverse = cv2.invertAffineTransform(p.transform)
-    return p.landmarks @ inverse[:, :2].T + inverse[:, 2]
+from tests.model.face.helpers import source_landmarks
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +33,7 @@ def test_descriptor_shape(descriptors: dict[str, np.ndarray]) -> None:
 def test_alignment_keeps_identity(
     obama: np.ndarray, obama_portrait: Portrait, descriptors: dict[str, np.ndarray]
 ) -> None:
-    original = face_descriptor(obama, _source_landmarks(obama_portrait))
+    original = face_descriptor(obama, source_landmarks(obama_portrait))
     assert identity_distance(original, descriptors["obama"]) <= 0.2
 
 

@@ -26,12 +26,7 @@ from model.face.portrait import (
     analyse_portrait,
 )
 from model.face.types import FRAME_SIZE, Portrait
-from tests.model.face.helpers import FACES, SAMPLE_PORTRAIT, read_rgb
-
-
-def _source_landmarks(p: Portrait) -> np.ndarray:
-    inverse = cv2.invertAffineTransform(p.transform)
-    return p.landmarks @ inverse[:, :2].T + inverse[:, 2]
+from tests.model.face.helpers import FACES, SAMPLE_PORTRAIT, read_rgb, source_landmarks
 
 
 # --- aligned output -------------------------------------------------------------------------
@@ -56,7 +51,7 @@ def test_transform_maps_source_pixels_into_the_frame(
 ) -> None:
     # A source pixel and its image under ``transform`` have the same colour.
     p = obama_portrait
-    src = _source_landmarks(p)
+    src = source_landmarks(p)
     assert src.min() > 0 and src[:, 0].max() < obama.shape[1] and src[:, 1].max() < obama.shape[0]
     nose_src = obama[int(round(src[30, 1])), int(round(src[30, 0]))].astype(int)
     nose_frame = p.image[int(round(p.landmarks[30, 1])), int(round(p.landmarks[30, 0]))]
@@ -104,7 +99,7 @@ def test_sample_portrait_is_accepted() -> None:
 def test_clothing_pattern_is_not_a_rival_face() -> None:
     # The full astronaut photo: dlib (RGB, upsample 1) also scores a suit patch as a weak face.
     p = analyse_portrait(read_rgb(FACES / "astronaut.jpg"))
-    src = _source_landmarks(p)
+    src = source_landmarks(p)
     assert src[:, 1].max() < 200  # the subject is the real face in the upper part
     measured = [_Detection((175, 76, 266, 167), 1.225), _Detection((126, 335, 216, 426), 0.127)]
     assert _pick_subject(measured, PortraitLimits()) is measured[0]
