@@ -62,7 +62,8 @@ def main() -> None:
 
     summary = {kind: summarise(clips) for kind, clips in grid.items()}
     results = {
-        "weights": str(args.weights),
+        "weights": str(args.weights.resolve().relative_to(ROOT)
+                       if args.weights.resolve().is_relative_to(ROOT) else args.weights),
         "portraits": args.portraits,
         "utterances": [asdict(u.spec) for u in utterances],
         "summary": summary,

@@ -93,17 +93,35 @@ def write_markdown(results: dict) -> str:
         f"on average between seeds, jaw by {seeds['mouth_difference']:.3f}; lip-sync r per seed "
         + ", ".join(f"{r:.2f}" for r in seeds["lip_sync_r_per_seed"]) + "."
     )
+    portrait_rows = _per_portrait(results)
     n = len(results["clips"]["diffusion"])
     return "\n".join([
         f"# Motion model evaluation: `{results['weights']}`", "",
         f"{n} clips: portraits {', '.join(results['portraits'])} × held-out voices "
         f"{', '.join(u['voice'] for u in results['utterances'])}; figures re-measured on the "
         f"rendered frames (dlib landmarks), means over clips. Run time {results['minutes']:.1f} min.",
-        "", *rows, "", seed_line, "", *control_rows, "", *speed_rows, "",
+        "", *rows, "", "Per portrait (diffusion model, means over its clips):", "",
+        *portrait_rows, "", seed_line, "", *control_rows, "", *speed_rows, "",
         "Contact sheets (first utterance, 17 evenly spaced frames): "
         + ", ".join(f"`sheet_{p}_{k}.jpg`" for p in results["portraits"]
                     for k in ("diffusion", "procedural")) + ".", "",
     ])
+
+
+def _per_portrait(results: dict) -> list[str]:
+    """One row per portrait: a portrait the renderer or dlib struggles with shows up here."""
+    clips = results["clips"]["diffusion"]
+    per = len(clips) // len(results["portraits"])
+    keys = ("lip_sync_r", "pause_closed", "blinks_per_min", "min_ear", "identity_mean")
+    rows = ["| portrait | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for i, name in enumerate(results["portraits"]):
+        group = clips[i * per : (i + 1) * per]
+        means = []
+        for key in keys:
+            values = np.array([np.nan if c[key] is None else c[key] for c in group], float)
+            means.append(f"{np.nanmean(values):.3f}" if np.isfinite(values).any() else "n/a")
+        rows.append(f"| {name} | " + " | ".join(means) + " |")
+    return rows
 
 
 def contact_sheet(stills: dict[int, np.ndarray], columns: int = 6, size: int = 200) -> np.ndarray:
