@@ -20,8 +20,8 @@ lip_width    corners 48/54 -/+0.10 (spread), lip points beside them -/+0.03..0.0
              by 0.01 each. Negative narrows (linear).
 lip_round    corners 0.13 inwards, lip sides 0.03..0.07 inwards; a small round opening (inner
              upper -0.03, inner lower +0.05); outer lips pout vertically by 0.02..0.03.
-lip_corner   corners 0.08 up (inner 0.07) and 0.04 outwards, their neighbours 0.03..0.04 up.
-             Negative lowers them.
+lip_corner   corners 0.15 up (inner 0.13) and 0.07 outwards, their neighbours 0.055..0.075
+             up. Negative lowers them.
 lip_press    nonlinear: whatever inner-lip gap g remains (per pair 61-67, 62-66, 63-65) is
              closed, the upper lip moving 0.4 g down and the lower lip (and jaw, in proportion
              to its jaw_open weight) 0.6 g up; outer lips follow the inner ones.
@@ -86,10 +86,11 @@ _HALF_BASIS: dict[Field, dict[int, tuple[float, float]]] = {
         59: (0.07, 0.02), 58: (0.03, 0.03), 57: (0.0, 0.03),
         60: (0.12, 0.0), 61: (0.06, -0.02), 62: (0.0, -0.03), 67: (0.06, 0.03), 66: (0.0, 0.05),
     },
+    # Strong enough that an emotion's smile or frown reads on a face that already smiles.
     Field.LIP_CORNER: {
-        3: (-0.01, -0.01), 4: (-0.01, -0.01), 31: (-0.01, -0.01),
-        48: (-0.04, -0.08), 49: (-0.02, -0.04), 50: (0.0, -0.01), 59: (-0.02, -0.04),
-        58: (0.0, -0.01), 60: (-0.04, -0.07), 61: (-0.01, -0.03), 67: (-0.01, -0.03),
+        3: (-0.015, -0.015), 4: (-0.015, -0.015), 31: (-0.015, -0.015),
+        48: (-0.07, -0.15), 49: (-0.035, -0.075), 50: (0.0, -0.02), 59: (-0.035, -0.075),
+        58: (0.0, -0.02), 60: (-0.07, -0.13), 61: (-0.02, -0.055), 67: (-0.02, -0.055),
     },
     Field.BROW_RAISE: {
         17: (0.0, -0.08), 18: (0.0, -0.10), 19: (0.0, -0.11), 20: (0.0, -0.11),
