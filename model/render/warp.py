@@ -195,7 +195,8 @@ class BoundWarpRenderer:
         out = cv2.remap(
             self._work, mapping, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
-        self._mouth.apply(out, self._work, self._targets(m, blinks=True), mapping)
+        # Blinks move only lid points, so the blink-free targets serve the mouth as they are.
+        self._mouth.apply(out, self._work, targets, mapping)
         return out
 
 
