@@ -125,14 +125,19 @@ def _contact_sheet(portrait: np.ndarray, frames: list[np.ndarray], columns: int 
     """BGR grid: the aligned portrait, then evenly spaced frames, each labelled with its time."""
     count = columns * 3 - 1
     picks = np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int)
-    tiles = [_tile(portrait, "portrait")] + [_tile(frames[i], f"{i / FPS:5.2f} s") for i in picks]
-    while len(tiles) % columns:
-        tiles.append(np.zeros_like(tiles[0]))
-    rows = [np.hstack(tiles[r : r + columns]) for r in range(0, len(tiles), columns)]
-    return np.vstack(rows)
+    tiles = [(portrait, "portrait")] + [(frames[i], f"{i / FPS:5.2f} s") for i in picks]
+    return contact_sheet(tiles, columns)
 
 
-def _tile(rgb: np.ndarray, label: str, size: int = 256) -> np.ndarray:
+def contact_sheet(tiles: list[tuple[np.ndarray, str]], columns: int = 6, size: int = 256) -> np.ndarray:
+    """BGR grid of labelled RGB images, ``columns`` wide, each scaled to ``size`` px."""
+    cells = [_tile(rgb, label, size) for rgb, label in tiles]
+    while len(cells) % columns:
+        cells.append(np.zeros((size, size, 3), np.uint8))
+    return np.vstack([np.hstack(cells[r : r + columns]) for r in range(0, len(cells), columns)])
+
+
+def _tile(rgb: np.ndarray, label: str, size: int) -> np.ndarray:
     tile = cv2.resize(rgb[:, :, ::-1], (size, size), interpolation=cv2.INTER_AREA)
-    cv2.putText(tile, label, (8, size - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
+    cv2.putText(tile, label, (8, size - 10), cv2.FONT_HERSHEY_SIMPLEX, size / 430, (255, 255, 255), 2)
     return tile

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-import cv2
 import numpy as np
 
 from benchmarks.model_eval.measure import ClipFigures
 from model.audio.types import FPS
+from service.demo import contact_sheet as labelled_sheet
 
 
 def summarise(clips: list[ClipFigures]) -> dict[str, float]:
@@ -125,13 +125,5 @@ def _per_portrait(results: dict) -> list[str]:
 
 
 def contact_sheet(stills: dict[int, np.ndarray], columns: int = 6, size: int = 200) -> np.ndarray:
-    tiles = []
-    for index in sorted(stills):
-        tile = cv2.resize(stills[index][:, :, ::-1], (size, size), interpolation=cv2.INTER_AREA)
-        cv2.putText(tile, f"{index / FPS:.2f}s", (6, size - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                    (255, 255, 255), 1)
-        tiles.append(tile)
-    while len(tiles) % columns:
-        tiles.append(np.zeros((size, size, 3), np.uint8))
-    return np.vstack([np.hstack(tiles[i : i + columns]) for i in range(0, len(tiles), columns)])
-
+    """BGR grid of a clip's stills, labelled with their time."""
+    return labelled_sheet([(stills[i], f"{i / FPS:.2f}s") for i in sorted(stills)], columns, size)
