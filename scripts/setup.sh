@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine for likeness: system packages, a Python 3.11 virtualenv in .venv,
 # torch from the CPU wheel first (so nothing pulls a CUDA build), then the project.
-# Idempotent: a second run only checks. Usage: bash scripts/setup.sh
+# Idempotent: a second run only checks. Usage: bash scripts/setup.sh [--with-services]
+# (--with-services also makes sure PostgreSQL and Redis run, for the tests: scripts/services.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +37,7 @@ PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 stamp=.venv/.likeness-setup
 fingerprint=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$fingerprint" ]; then
+    [ "${1:-}" = "--with-services" ] && bash scripts/services.sh
     exit 0
 fi
 "${PIP[@]}" install --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
@@ -44,4 +46,5 @@ fi
 "${PIP[@]}" install -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -c 'import torch, cv2, dlib, av, model' || { echo "setup: project did not install" >&2; exit 1; }
 echo "$fingerprint" > "$stamp"
+[ "${1:-}" = "--with-services" ] && bash scripts/services.sh
 echo "setup: ready (.venv)"
