@@ -14,6 +14,8 @@ the CLI prints ``error [code]: message`` and the HTTP layer maps codes to status
     ├── RequestInvalid             an argument is malformed (unknown scope, past expiry, email)
     ├── NotFound                   no such organisation / user / API key
     ├── StateConflict              the transition is not allowed from the current state
+    ├── StorageError               a blob key is malformed or the store failed
+    │   └── BlobMissing            no blob under that key
     └── AuthError                  a credential or role check refused the caller
         ├── ApiKeyInvalid          malformed, unknown, or wrong secret (one code: no oracle)
         ├── ApiKeyExpired          the key's expiry has passed
@@ -84,6 +86,14 @@ class NotFound(ServiceError):
 
 class StateConflict(ServiceError):
     code = "state_conflict"
+
+
+class StorageError(ServiceError):
+    code = "storage_error"
+
+
+class BlobMissing(StorageError):
+    code = "blob_missing"
 
 
 class AuthError(ServiceError):
