@@ -122,10 +122,14 @@ def _measure(portrait, frames: list[np.ndarray], features) -> dict:
 
 
 def _contact_sheet(portrait: np.ndarray, frames: list[np.ndarray], columns: int = 6) -> np.ndarray:
-    """BGR grid: the aligned portrait, then evenly spaced frames, each labelled with its time."""
+    """BGR grid: the aligned portrait, then evenly spaced frames, each labelled with its time.
+
+    The stills are too small to carry the watermark, so each generated tile says visibly that it
+    is AI-generated: no generated frame leaves unmarked, not even in an evaluation sheet.
+    """
     count = columns * 3 - 1
     picks = np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int)
-    tiles = [(portrait, "portrait")] + [(frames[i], f"{i / FPS:5.2f} s") for i in picks]
+    tiles = [(portrait, "portrait")] + [(frames[i], f"AI-generated {i / FPS:.2f} s") for i in picks]
     return contact_sheet(tiles, columns)
 
 

@@ -1,0 +1,126 @@
+"""``likeness pki init``, ``likeness generate`` and ``likeness verify``: the operator's release tools.
+
+``verify`` exits 0 when the file is one of ours with an intact, trusted signature
+(verdict ``signed_intact``), 1 for any other verdict, and 2 for errors (unreadable file, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from service.cli_common import build_controls, controls_options, reports_errors
+from service.errors import KeysMissing
+from service.settings import Settings
+
+
+@click.group()
+def pki() -> None:
+    """Development keys: C2PA signing PKI and watermark key."""
+
+
+@pki.command("init")
+@click.option("--force", is_flag=True, help="Replace existing keys (old videos stop verifying).")
+@click.option("--exist-ok", is_flag=True, help="Succeed without changes if the keys exist.")
+@click.pass_obj
+@reports_errors
+def pki_init(settings: Settings, force: bool, exist_ok: bool) -> None:
+    """Create a development PKI (root -> intermediate -> P-256 signer) and a watermark key in the
+    data directory. Production configures LIKENESS_SIGNING_CHAIN/_KEY and LIKENESS_WATERMARK_KEY."""
+    from service import keys
+
+    if exist_ok and not force and keys.development_keys_exist(settings):
+        click.echo(f"development keys already in {settings.data_dir} (kept)")
+        return
+    created = keys.init_development_keys(settings, overwrite=force)
+    click.echo(f"development PKI in {created.pki.directory}")
+    click.echo(f"  trust anchor (root): {created.pki.root_cert}")
+    click.echo(f"  signing chain:       {created.pki.chain}")
+    click.echo(f"  signing key:         {created.pki.signing_key}")
+    click.echo(f"watermark key {created.watermark_key_id} in {created.watermark_key_file}")
+
+
+@click.command()
+@click.argument("portrait", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("audio", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the signed MP4.")
+@controls_options
+@click.pass_obj
+@reports_errors
+def generate(settings: Settings, portrait: Path, audio: Path, output: Path,
+             **control_values: Any) -> None:
+    """Animate PORTRAIT speaking AUDIO into a watermarked, C2PA-signed MP4."""
+    from tqdm import tqdm
+
+    from service.release import GenerationRequest, ReleasePath
+
+    controls = build_controls(**control_values)  # bad controls fail before the model loads
+    release = ReleasePath.from_settings(settings)
+    with tqdm(unit="frame", desc="generate", disable=None, file=sys.stderr) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        video = release.generate(GenerationRequest(portrait, audio, output, controls), progress)
+    s = video.seconds
+    click.echo(f"wrote {video.path} ({video.frames} frames, {video.duration_s:.1f} s, "
+               f"asset {video.asset_id})")
+    click.echo(f"stages: model {s.model:.2f} s, watermark {s.watermark:.2f} s, encode "
+               f"{s.encode:.2f} s, sign {s.sign:.2f} s, verify {s.verify:.2f} s; "
+               f"{video.frames / max(s.total, 1e-9):.1f} frames/s end to end")
+    click.echo(f"verify: {video.verification.verdict}")
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the likeness.verify/1 JSON document.")
+@click.option("--frames", type=click.IntRange(1, 5000), default=250, show_default=True,
+              help="Frames to pool for the watermark check.")
+@click.pass_obj
+@reports_errors
+def verify(settings: Settings, file: Path, as_json: bool, frames: int) -> None:
+    """Check FILE's C2PA manifest and watermark; print one verdict (exit 0 only if signed_intact)."""
+    from service import keys
+    from service.release import verify_video
+    from service.release.verify import SIGNED_INTACT
+
+    try:
+        key = keys.watermark_key(settings)
+    except KeysMissing:
+        key = None  # a public verifier has no key: report the manifest, say the mark wasn't checked
+    report = verify_video(file, key, keys.trust_anchors(settings), max_frames=frames)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        _print_report(report)
+    sys.exit(0 if report.verdict_code == SIGNED_INTACT else 1)
+
+
+def _print_report(report: Any) -> None:
+    doc = report.to_json()
+    c2pa, mark, video = doc["c2pa"], doc["watermark"], doc["file"]
+    click.echo(f"verdict:   {report.verdict}")
+    click.echo(f"file:      {video['path']} ({video['width']}x{video['height']}, "
+               f"{video['duration_s']} s, {video['codec']}{', truncated' if video['truncated'] else ''})")
+    if c2pa["state"] is None:
+        click.echo(f"c2pa:      no manifest{' (' + c2pa['note'] + ')' if c2pa['note'] else ''}")
+    else:
+        click.echo(f"c2pa:      {c2pa['state']}, signed by {c2pa['signer']} (issuer {c2pa['issuer']}), "
+                   f"AI-generated: {'yes' if c2pa['ai_generated'] else 'no'}, asset {c2pa['asset_id']}")
+        click.echo(f"           assertions: {', '.join(c2pa['assertions'])}")
+        if c2pa["failures"]:
+            click.echo(f"           failures: {', '.join(c2pa['failures'])}")
+    if not mark["checked"]:
+        click.echo("watermark: not checked (no watermark key configured)")
+    elif mark["found"]:
+        click.echo(f"watermark: asset {mark['asset_id']} (version {mark['version']}), confidence "
+                   f"{mark['confidence']:.3f}, false-positive probability "
+                   f"{mark['false_positive_probability']:.1e}, {mark['frames_used']} frames")
+    else:
+        click.echo(f"watermark: none found in {mark['frames_used']} frames "
+                   f"(confidence {mark['confidence']:.3f})")
