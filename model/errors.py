@@ -26,10 +26,11 @@ from __future__ import annotations
 from typing import Any
 
 
-class ModelError(Exception):
-    """Base of every model error. ``code`` is stable; ``context`` holds the measured values."""
+class CodedError(Exception):
+    """The shape every package's error base shares (``ModelError``, ``PolicyError``,
+    ``ServiceError``): a stable snake_case ``code``, a message for people, keyword context."""
 
-    code = "model_error"
+    code = "error"
 
     def __init__(self, message: str, **context: Any) -> None:
         super().__init__(message)
@@ -38,6 +39,12 @@ class ModelError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class ModelError(CodedError):
+    """Base of every model error. ``code`` is stable; ``context`` holds the measured values."""
+
+    code = "model_error"
 
 
 class PortraitError(ModelError):

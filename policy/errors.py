@@ -20,21 +20,13 @@ service's HTTP mapping and by the CLI) plus keyword context::
 
 from __future__ import annotations
 
-from typing import Any
+from model.errors import CodedError
 
 
-class PolicyError(Exception):
+class PolicyError(CodedError):
     """Base of every policy error. ``code`` is stable; ``context`` holds the measured values."""
 
     code = "policy_error"
-
-    def __init__(self, message: str, **context: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.context = context
-
-    def __str__(self) -> str:
-        return self.message
 
 
 # -- watermark ---------------------------------------------------------------------------------
@@ -106,3 +98,54 @@ class AuditEventInvalid(AuditError):
 
 class AuditChainBroken(AuditError):
     code = "audit_chain_broken"
+
+
+# -- consent -----------------------------------------------------------------------------------
+#
+#   PolicyError
+#   └── ConsentError               the consent gate refuses (``policy.consent.gate``)
+#       ├── ConsentMissing         no consent of the subject for this partner
+#       ├── ConsentPending         requested, not yet reviewed by a compliance officer
+#       ├── ConsentRejected        the officer rejected it
+#       ├── ConsentExpired         approved, but its expiry has passed
+#       ├── ConsentRevoked         approved, then revoked
+#       ├── PurposeNotCovered      approved for other purposes only
+#       ├── PartnerNotCovered      approved for another partner only
+#       └── FaceMismatch           the portrait is not the subject (identity distance above the
+#                                  threshold), or the subject's reference portraits disagree
+
+
+class ConsentError(PolicyError):
+    code = "consent_refused"
+
+
+class ConsentMissing(ConsentError):
+    code = "consent_missing"
+
+
+class ConsentPending(ConsentError):
+    code = "consent_pending"
+
+
+class ConsentRejected(ConsentError):
+    code = "consent_rejected"
+
+
+class ConsentExpired(ConsentError):
+    code = "consent_expired"
+
+
+class ConsentRevoked(ConsentError):
+    code = "consent_revoked"
+
+
+class PurposeNotCovered(ConsentError):
+    code = "purpose_not_covered"
+
+
+class PartnerNotCovered(ConsentError):
+    code = "partner_not_covered"
+
+
+class FaceMismatch(ConsentError):
+    code = "face_mismatch"

@@ -10,9 +10,7 @@ from typing import Any
 import click
 
 from model.controls import EMOTIONS, Controls
-from model.errors import ModelError
-from policy.errors import PolicyError
-from service.errors import ServiceError
+from model.errors import CodedError
 
 
 def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -22,7 +20,7 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (ModelError, PolicyError, ServiceError) as exc:
+        except CodedError as exc:  # ModelError, PolicyError, ServiceError
             click.echo(f"error [{exc.code}]: {exc.message}", err=True)
             sys.exit(2)
 

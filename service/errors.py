@@ -24,25 +24,45 @@ the CLI prints ``error [code]: message`` and the HTTP layer maps codes to status
         ├── OrganisationNotVetted  a live key of an organisation not (yet) vetted
         ├── OrganisationSuspended  the organisation is suspended: all its credentials are off
         └── RoleMissing            the user lacks the role (operator, partner...) required
+
+The partner HTTP API (``service.api``, ``service.domain``) adds::
+
+    ServiceError
+    ├── UploadError                an upload is refused (the claimed MIME type is never trusted)
+    │   ├── UploadEmpty            no bytes
+    │   ├── UploadTooLarge         over the size limit for its kind (or the whole request)
+    │   ├── UploadTypeUnsupported  the real format (magic bytes) is not one the kind accepts
+    │   ├── UploadCorrupt          the right format, but it does not decode
+    │   └── ImageTooManyPixels     the header declares more pixels than allowed (a bomb)
+    ├── RequestInvalid
+    │   └── PurposeUnknown         a purpose outside the configured vocabulary
+    ├── RateLimited                the caller's window is used up (429, Retry-After)
+    ├── DependencyUnavailable      Redis (or another backing service) cannot be reached
+    └── AuthError
+        ├── CredentialsMissing     no API key or bearer token on the request
+        ├── TokenInvalid           a bearer JWT that is malformed or wrongly signed
+        └── TokenExpired           a bearer JWT past its expiry
+
+Generation jobs and their workers (``service.jobs``) add::
+
+    ServiceError
+    ├── StateConflict
+    │   └── IdempotencyKeyReused   the key was first used with a different request (Stripe)
+    ├── ConsentRefused             the consent gate refused the job (``reason``: the gate's code)
+    ├── BrokerUnavailable          the task queue cannot be reached (the outbox sends later)
+    ├── JobAborted                 a running job stopped: cancelled, or its lease was lost
+    └── ReleaseUnverified          a rendered file failed its own check (mark or manifest)
 """
 
 from __future__ import annotations
 
-from typing import Any
+from model.errors import CodedError
 
 
-class ServiceError(Exception):
+class ServiceError(CodedError):
     """Base of every service error. ``code`` is stable; ``context`` holds the details."""
 
     code = "service_error"
-
-    def __init__(self, message: str, **context: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.context = context
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class KeysError(ServiceError):
@@ -126,3 +146,77 @@ class OrganisationSuspended(AuthError):
 
 class RoleMissing(AuthError):
     code = "role_missing"
+
+
+# -- partner HTTP API (service.api, service.domain) --------------------------------------------
+
+
+class UploadError(ServiceError):
+    code = "upload_invalid"
+
+
+class UploadEmpty(UploadError):
+    code = "upload_empty"
+
+
+class UploadTooLarge(UploadError):
+    code = "upload_too_large"
+
+
+class UploadTypeUnsupported(UploadError):
+    code = "upload_type_unsupported"
+
+
+class UploadCorrupt(UploadError):
+    code = "upload_corrupt"
+
+
+class ImageTooManyPixels(UploadError):
+    code = "image_too_many_pixels"
+
+
+class PurposeUnknown(RequestInvalid):
+    code = "purpose_unknown"
+
+
+class RateLimited(ServiceError):
+    code = "rate_limited"
+
+
+class DependencyUnavailable(ServiceError):
+    code = "dependency_unavailable"
+
+
+class CredentialsMissing(AuthError):
+    code = "credentials_missing"
+
+
+class TokenInvalid(AuthError):
+    code = "token_invalid"
+
+
+class TokenExpired(AuthError):
+    code = "token_expired"
+
+
+# -- generation jobs and workers (service.jobs) ------------------------------------------------
+
+
+class IdempotencyKeyReused(StateConflict):
+    code = "idempotency_key_reused"
+
+
+class ConsentRefused(ServiceError):
+    code = "consent_refused"
+
+
+class BrokerUnavailable(ServiceError):
+    code = "broker_unavailable"
+
+
+class JobAborted(ServiceError):
+    code = "job_aborted"
+
+
+class ReleaseUnverified(ServiceError):
+    code = "release_unverified"
