@@ -66,3 +66,76 @@ class Settings(BaseSettings):
     @property
     def api_key_pepper_file(self) -> Path:
         return self.data_dir / "api-key-pepper"
+
+    # -- partner HTTP API (service.api, service.domain) --------------------------------------
+    # Redis for per-key rate limits (and /readyz). Keys are prefixed so several deployments or
+    # test runs can share one Redis.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_key_prefix: str = "likeness:"
+    # Fixed one-minute windows: requests per authenticated API key, and per client IP for
+    # callers without a valid credential (the token endpoint included).
+    rate_limit_per_minute: int = Field(default=120, gt=0)
+    rate_limit_anonymous_per_minute: int = Field(default=20, gt=0)
+    # Upload limits, checked on the bytes received (the claimed type is never trusted). A
+    # whole request over ``max_request_bytes`` is refused before its body is parsed.
+    max_request_bytes: int = Field(default=110 * 1024 * 1024, gt=0)
+    max_portrait_bytes: int = Field(default=15 * 1024 * 1024, gt=0)
+    max_portrait_pixels: int = Field(default=40_000_000, gt=0)
+    max_audio_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    max_evidence_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    max_evidence_seconds: float = Field(default=900.0, gt=0)
+    # The purposes a consent may cover (an officer approves a subset of the requested ones).
+    consent_purposes: tuple[str, ...] = ("advertising", "dubbing", "education", "entertainment",
+                                         "accessibility", "internal_testing")
+    # dlib 128-D distance at or below which two portraits are the same person (measured: same
+    # person 0.34-0.42, different people 0.76-0.91; dlib's own threshold 0.6 is looser).
+    face_match_threshold: float = Field(default=0.5, gt=0, lt=2)
+    # OAuth2 client credentials: HS256 access tokens signed with this secret (>= 32 bytes as
+    # hex; ``data_dir/oauth-signing-key`` when unset, created 0600 on first use).
+    oauth_signing_key: SecretStr | None = None
+    oauth_issuer: str = "likeness"
+    oauth_token_ttl_seconds: int = Field(default=900, gt=0, le=3600)
+    # Compliance staff tokens (issued by the operator CLI until single sign-on is wired).
+    staff_token_ttl_seconds: int = Field(default=8 * 3600, gt=0, le=24 * 3600)
+    # Uploaded media; ``data_dir/blobs`` when unset.
+    blob_dir: Path | None = None
+
+    @property
+    def oauth_signing_key_file(self) -> Path:
+        return self.data_dir / "oauth-signing-key"
+
+    @property
+    def blob_root(self) -> Path:
+        return self.blob_dir or self.data_dir / "blobs"
+
+    # -- jobs, outbox and GPU workers (service.jobs) -------------------------------------------
+    # Celery broker: "redis://host:6379/0" in deployment; empty means the embedded default,
+    # kombu's SQLAlchemy transport on ``data_dir/broker.db`` (a real broker with no Redis).
+    broker_url: str = ""
+    # Task results are not needed (a job's state lives in the jobs table); set one to wait on
+    # task results from a client (tests do).
+    result_backend: str | None = None
+    gpu_queue: str = "gpu"
+    # A running job's lease: a worker renews it every heartbeat; a job whose lease has expired
+    # (its worker died) is re-queued. Cancellation is noticed within one heartbeat.
+    lease_seconds: float = Field(default=30.0, gt=0)
+    heartbeat_seconds: float = Field(default=5.0, gt=0)
+    # A job whose worker died this many times is failed ("attempts_exhausted"), not re-queued.
+    job_max_attempts: int = Field(default=3, ge=1)
+    # Torch device for the model ("cuda:1", "cpu"); unset: the first CUDA device, else the CPU.
+    device: str | None = None
+    # The outbox relay and lease reaper run every ``maintenance_interval_seconds``; a job still
+    # queued this long after its task was sent is sent again (the broker may have lost it).
+    maintenance_interval_seconds: float = Field(default=2.0, gt=0)
+    outbox_resend_after_seconds: float = Field(default=900.0, gt=0)
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> Settings:
+        if self.heartbeat_seconds * 2 > self.lease_seconds:  # one missed beat must not lose it
+            raise ValueError(f"heartbeat_seconds ({self.heartbeat_seconds}) must be at most half "
+                             f"of lease_seconds ({self.lease_seconds})")
+        return self
+
+    @property
+    def effective_broker_url(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{self.data_dir / 'broker.db'}"

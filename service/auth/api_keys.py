@@ -158,7 +158,7 @@ def authenticate_api_key(session: Session, token: str, *, pepper: bytes,
     try:
         if not proven:
             raise ApiKeyInvalid("API key not recognised", key_id=key_id)
-        _check_usable(row, now)
+        check_key_usable(row, now)
         principal = ApiPrincipal(api_key_id=row.id, key_id=key_id,
                                  organisation_id=row.organisation_id,
                                  environment=row.environment, scopes=parse_scopes(row.scopes))
@@ -192,7 +192,7 @@ def revoke_api_key(session: Session, context: AuditContext, *, key_id: str,
     return True
 
 
-def _check_usable(row: ApiKey, now: datetime) -> None:
+def check_key_usable(row: ApiKey, now: datetime) -> None:
     if row.revoked_at is not None:
         raise ApiKeyRevoked(f"API key {row.key_id} was revoked", key_id=row.key_id,
                             revoked_at=row.revoked_at.isoformat())

@@ -2,7 +2,7 @@
 
 A consent is requested by a partner organisation for a subject, reviewed by a compliance
 officer (approved or rejected with a reason) and may be revoked later. Its scope is a list of
-purposes and an optional expiry; the consent gate (a later issue) checks a job against it.
+purposes and an optional expiry; the consent gate (``policy/consent/gate.py``) checks every job against it.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ class Subject(Base):
     display_name: Mapped[str] = mapped_column(String(200))
     # The partner's own reference for the person (contract number...), unique per partner.
     external_ref: Mapped[str | None] = mapped_column(String(200))
+    # Registered with a test key (sandbox): visible to test keys only.
+    is_test: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

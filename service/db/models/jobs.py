@@ -33,6 +33,9 @@ from service.db.types import new_id, str_enum, utcnow
 class AssetKind(enum.StrEnum):
     PORTRAIT = "portrait"
     AUDIO = "audio"
+    # Consent evidence: a signed form (PDF or image) or a recorded statement (audio or video).
+    CONSENT_DOCUMENT = "consent_document"
+    CONSENT_RECORDING = "consent_recording"
 
 
 class JobState(enum.StrEnum):
@@ -53,9 +56,17 @@ class Asset(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     media_type: Mapped[str] = mapped_column(String(100))
-    storage_key: Mapped[str] = mapped_column(String(500), unique=True)
+    # Content-addressed: identical bytes uploaded twice (or by two partners) share one blob.
+    storage_key: Mapped[str] = mapped_column(String(500), index=True)
     # Portraits only: the 128-D identity embedding as little-endian float32 (512 bytes).
     face_encoding: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # A subject's reference portrait (set at registration): what the consent gate matches
+    # later portraits against. A portrait merely uploaded for the subject never becomes one.
+    is_reference: Mapped[bool] = mapped_column(default=False)
+    # Audio and recorded statements: the decoded duration.
+    duration_seconds: Mapped[float | None]
+    # Uploaded with a test key (sandbox): visible to test keys only.
+    is_test: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -1,0 +1,209 @@
+"""The consent gate: the decision a job must pass before anything is generated.
+
+    subject facts (consents, reference encodings) + request (partner, purpose, portrait, now)
+      -> the partner's consents, newest first; any that covers the request wins
+      -> else the refusal of the newest one (pending, rejected, revoked, expired, purpose)
+      -> else, if only other partners hold a consent: partner_not_covered; none: consent_missing
+      -> a covering consent still needs the portrait to be the subject: the smallest identity
+         distance to a reference portrait must be <= the threshold, else face_mismatch
+      -> ``ConsentDecision`` (allowed, reason code, the consent used, the measured distance)
+
+A decision is a value, not an exception, so callers can log and audit refusals;
+``ConsentDecision.raise_if_refused`` turns a refusal into the matching ``ConsentError`` leaf.
+Pure: the facts come through ``ConsentFactsSource`` (one method, implemented by the service
+over its database) and the time is an argument.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+import numpy as np
+
+from model.face.identity import DESCRIPTOR_DIM, identity_distance
+from policy.errors import (
+    ConsentError,
+    ConsentExpired,
+    ConsentMissing,
+    ConsentPending,
+    ConsentRejected,
+    ConsentRevoked,
+    FaceMismatch,
+    PartnerNotCovered,
+    PurposeNotCovered,
+)
+
+# dlib 128-D distances measured on real photos: same person 0.34-0.42, different 0.76-0.91.
+# dlib's own 0.6 (tuned on LFW for recall) is looser than a consent check should be.
+DEFAULT_FACE_THRESHOLD = 0.5
+
+
+class ConsentState(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    REVOKED = "revoked"
+
+
+class Reason(enum.StrEnum):
+    """Why the gate refused: each is also the ``code`` of the matching ``ConsentError``."""
+
+    CONSENT_MISSING = "consent_missing"
+    CONSENT_PENDING = "consent_pending"
+    CONSENT_REJECTED = "consent_rejected"
+    CONSENT_EXPIRED = "consent_expired"
+    CONSENT_REVOKED = "consent_revoked"
+    PURPOSE_NOT_COVERED = "purpose_not_covered"
+    PARTNER_NOT_COVERED = "partner_not_covered"
+    FACE_MISMATCH = "face_mismatch"
+
+
+_ERRORS: dict[Reason, type[ConsentError]] = {
+    Reason.CONSENT_MISSING: ConsentMissing, Reason.CONSENT_PENDING: ConsentPending,
+    Reason.CONSENT_REJECTED: ConsentRejected, Reason.CONSENT_EXPIRED: ConsentExpired,
+    Reason.CONSENT_REVOKED: ConsentRevoked, Reason.PURPOSE_NOT_COVERED: PurposeNotCovered,
+    Reason.PARTNER_NOT_COVERED: PartnerNotCovered, Reason.FACE_MISMATCH: FaceMismatch,
+}
+
+
+@dataclass(frozen=True)
+class ConsentFacts:
+    """One consent as the gate needs it. ``purposes`` is the approved scope once approved."""
+
+    consent_id: uuid.UUID
+    organisation_id: uuid.UUID  # the partner the consent is granted to
+    state: ConsentState
+    purposes: frozenset[str]
+    expires_at: datetime | None  # aware; None: no expiry
+    requested_at: datetime  # aware; orders a subject's consents
+
+
+@dataclass(frozen=True)
+class SubjectFacts:
+    """A subject's consents and reference identity. Each encoding is a (128,) float32 dlib
+    descriptor of one reference portrait."""
+
+    subject_id: uuid.UUID
+    consents: tuple[ConsentFacts, ...]
+    reference_encodings: tuple[np.ndarray, ...]
+
+
+@dataclass(frozen=True)
+class FaceMatch:
+    """The smallest identity distance from a portrait to the references (None: no reference)."""
+
+    distance: float | None
+    threshold: float
+
+    @property
+    def matched(self) -> bool:
+        return self.distance is not None and self.distance <= self.threshold
+
+
+@dataclass(frozen=True)
+class ConsentDecision:
+    allowed: bool
+    reason: Reason | None  # None when allowed
+    message: str
+    consent_id: uuid.UUID | None  # the covering consent if allowed, else the one that refused
+    face: FaceMatch | None  # measured only once a consent covers the request
+
+    def raise_if_refused(self) -> None:
+        if self.allowed or self.reason is None:
+            return
+        context: dict[str, object] = {
+            "consent_id": None if self.consent_id is None else str(self.consent_id)}
+        if self.face is not None:
+            context.update(distance=self.face.distance, threshold=self.face.threshold)
+        raise _ERRORS[self.reason](self.message, **context)
+
+
+SessionT_contra = TypeVar("SessionT_contra", contravariant=True)
+
+
+class ConsentFactsSource(Protocol[SessionT_contra]):
+    def subject_facts(self, session: SessionT_contra,
+                      subject_id: uuid.UUID) -> SubjectFacts | None:
+        """The subject's consents (every partner's) and reference encodings; None if unknown."""
+        ...
+
+
+def consent_gate(source: ConsentFactsSource[SessionT_contra], session: SessionT_contra, *,
+                 organisation_id: uuid.UUID, subject_id: uuid.UUID, purpose: str,
+                 portrait_encoding: np.ndarray, now: datetime,
+                 threshold: float = DEFAULT_FACE_THRESHOLD) -> ConsentDecision:
+    """May ``organisation_id`` animate ``subject_id`` for ``purpose`` from a portrait whose
+    (128,) identity encoding is ``portrait_encoding``, at ``now`` (aware)? Reads the facts
+    through ``source`` in the caller's session and applies ``decide``."""
+    return decide(source.subject_facts(session, subject_id), organisation_id=organisation_id,
+                  purpose=purpose, portrait_encoding=portrait_encoding, now=now,
+                  threshold=threshold)
+
+
+def decide(subject: SubjectFacts | None, *, organisation_id: uuid.UUID, purpose: str,
+           portrait_encoding: np.ndarray, now: datetime,
+           threshold: float = DEFAULT_FACE_THRESHOLD) -> ConsentDecision:
+    """The gate's rules over plain facts (see the module docstring for the order)."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("the consent gate needs an aware 'now'")
+    if subject is None:
+        return _refuse(Reason.CONSENT_MISSING, "no such subject", None)
+    own = sorted((c for c in subject.consents if c.organisation_id == organisation_id),
+                 key=lambda c: c.requested_at, reverse=True)
+    if not own:
+        others = any(c.state == ConsentState.APPROVED for c in subject.consents)
+        if others:
+            return _refuse(Reason.PARTNER_NOT_COVERED, "the subject's consent covers another "
+                           "partner, not this one", None)
+        return _refuse(Reason.CONSENT_MISSING, "the subject has given this partner no consent",
+                       None)
+    judged = [_judge(c, purpose, now) for c in own]
+    covering = next((d for d in judged if d.allowed), None)
+    if covering is None:
+        return judged[0]  # the newest consent's refusal
+    face = match_face(portrait_encoding, subject.reference_encodings, threshold)
+    if not face.matched:
+        measured = "no reference portrait" if face.distance is None else (
+            f"identity distance {face.distance:.3f} > threshold {threshold:.3f}")
+        return ConsentDecision(False, Reason.FACE_MISMATCH, "the portrait is not the subject: "
+                               + measured, covering.consent_id, face)
+    return ConsentDecision(True, None, "consent covers the request", covering.consent_id, face)
+
+
+def _judge(consent: ConsentFacts, purpose: str, now: datetime) -> ConsentDecision:
+    """Whether this one consent covers the purpose at ``now`` (before any face check)."""
+    cid = consent.consent_id
+    if consent.state == ConsentState.PENDING:
+        return _refuse(Reason.CONSENT_PENDING, "the consent awaits a compliance officer's "
+                       "review", cid)
+    if consent.state == ConsentState.REJECTED:
+        return _refuse(Reason.CONSENT_REJECTED, "the consent was rejected", cid)
+    if consent.state == ConsentState.REVOKED:
+        return _refuse(Reason.CONSENT_REVOKED, "the consent was revoked", cid)
+    if consent.expires_at is not None and consent.expires_at <= now:
+        return _refuse(Reason.CONSENT_EXPIRED,
+                       f"the consent expired at {consent.expires_at.isoformat()}", cid)
+    if purpose not in consent.purposes:
+        covered = ", ".join(sorted(consent.purposes)) or "none"
+        return _refuse(Reason.PURPOSE_NOT_COVERED,
+                       f"the consent does not cover purpose {purpose!r} (covers {covered})", cid)
+    return ConsentDecision(True, None, "consent covers the purpose", cid, None)
+
+
+def _refuse(reason: Reason, message: str, consent_id: uuid.UUID | None) -> ConsentDecision:
+    return ConsentDecision(False, reason, message, consent_id, None)
+
+
+def match_face(encoding: np.ndarray, references: Sequence[np.ndarray],
+               threshold: float = DEFAULT_FACE_THRESHOLD) -> FaceMatch:
+    """The smallest distance from a (128,) encoding to the (128,) references."""
+    encoding = np.asarray(encoding, dtype=np.float32)
+    if encoding.shape != (DESCRIPTOR_DIM,):
+        raise ValueError(f"a face encoding is ({DESCRIPTOR_DIM},), got {encoding.shape}")
+    distances = [identity_distance(encoding, ref) for ref in references]
+    return FaceMatch(min(distances) if distances else None, threshold)

@@ -1,0 +1,72 @@
+"""The partner API's application factory: ``create_app(settings) -> FastAPI``.
+
+Everything is built here from ``Settings``, at call time (no import-time globals): the
+database engine, Redis and the rate limiter, the blob store, the API-key pepper and the token
+signing key, all kept in one ``ApiServices`` on ``app.state``. Tests (or an embedding
+process) may pass their own engine, Redis client or store. More resources plug in by adding
+their router to ``service.api.routes.ROUTERS`` (or through ``extra_routers``).
+
+Run it with ``uvicorn --factory service.api.app:app_from_environment --proxy-headers``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+
+from alembic.script import ScriptDirectory
+from fastapi import APIRouter, FastAPI
+from redis import Redis
+from sqlalchemy import Engine
+
+from service.api.deps import ApiServices
+from service.api.errors import install_error_handlers
+from service.api.middleware import RequestContextMiddleware
+from service.api.ratelimit import RateLimiter
+from service.api.routes import ROUTERS
+from service.api.tokens import load_signing_key
+from service.auth.pepper import load_api_key_pepper
+from service.db.engine import make_engine, make_session_factory
+from service.db.migrate import alembic_config
+from service.domain.uploads import UploadLimits
+from service.settings import Settings
+from service.storage import BlobStore, LocalBlobStore
+
+REDIS_TIMEOUT_S = 2.0
+
+
+def create_app(settings: Settings, *, engine: Engine | None = None, redis: Redis | None = None,
+               store: BlobStore | None = None,
+               extra_routers: Iterable[APIRouter] = ()) -> FastAPI:
+    owned_engine, owned_redis = engine is None, redis is None
+    engine = engine or make_engine(settings.database_url)
+    redis = redis or Redis.from_url(settings.redis_url, socket_timeout=REDIS_TIMEOUT_S,
+                                    socket_connect_timeout=REDIS_TIMEOUT_S)
+    services = ApiServices(
+        settings=settings, engine=engine, sessions=make_session_factory(engine), redis=redis,
+        limiter=RateLimiter(redis, settings.redis_key_prefix),
+        store=store or LocalBlobStore(settings.blob_root),
+        pepper=load_api_key_pepper(settings), signing_key=load_signing_key(settings),
+        limits=UploadLimits.from_settings(settings),
+        migration_head=ScriptDirectory.from_config(alembic_config()).get_current_head())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned_redis:
+            redis.close()
+        if owned_engine:
+            engine.dispose()
+
+    app = FastAPI(title="likeness partner API", version="1", lifespan=lifespan)
+    app.state.services = services
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_request_bytes=settings.max_request_bytes)
+    for router in (*ROUTERS, *extra_routers):
+        app.include_router(router)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The deployment entry point: settings from ``LIKENESS_*`` variables."""
+    return create_app(Settings())
