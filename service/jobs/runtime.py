@@ -1,0 +1,53 @@
+"""What a worker process holds for its whole life: the loaded model (through the release path),
+its database sessions, the blob store and the consent gate. Built once per process - loading
+the model per task would cost more than many renders."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from model.audio.features import AudioLimits
+from model.pipeline import TalkingHeadPipeline, default_device
+from service.db.audit import AuditContext
+from service.db.engine import make_engine, make_session_factory
+from service.jobs.gate import ConsentGate
+from service.release import ReleasePath
+from service.settings import Settings
+from service.storage import BlobStore, LocalBlobStore
+
+
+@dataclass(frozen=True)
+class WorkerRuntime:
+    settings: Settings
+    device: str
+    engine: Engine
+    sessions: sessionmaker[Session]
+    blobs: BlobStore
+    release: ReleasePath
+    gate: ConsentGate | None  # asked again before each render; None: the submit check stands
+    context: AuditContext  # the worker as an audit actor
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def resolve_device(settings: Settings) -> str:
+    """The configured device, else the first CUDA device, else the CPU."""
+    return settings.device or default_device()
+
+
+def build_runtime(settings: Settings, gate: ConsentGate | None = None) -> WorkerRuntime:
+    """The model on its device, the keys (``KeysMissing`` fails a worker at start, not per
+    task), the database and the blob store."""
+    device = resolve_device(settings)
+    pipeline = TalkingHeadPipeline.from_pretrained(
+        device=device, audio_limits=AudioLimits(max_seconds=settings.max_audio_seconds))
+    release = ReleasePath.from_settings(settings, pipeline=pipeline)
+    engine = make_engine(settings.database_url)
+    return WorkerRuntime(settings, device, engine, make_session_factory(engine),
+                         LocalBlobStore(settings.blob_root), release, gate,
+                         AuditContext(actor=f"system:worker:{socket.gethostname()[:100]}"))

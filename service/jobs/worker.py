@@ -1,0 +1,173 @@
+"""Worker bootstrap: ``run_worker(settings)`` and ``python -m service.jobs.worker``.
+
+A GPU worker is one process per device with the solo pool: the model is loaded once, on the
+device from settings (CPU when none), *before* the worker consumes, so a worker with missing
+keys or weights fails at start rather than on every task. The prefork pool (CPU fleets) loads
+it in each child instead (``worker_process_init``): CUDA state and database connections must
+not cross a fork.
+
+``EmbeddedWorker`` runs the same worker on a thread of the calling process (the embedded
+default: one command, no Redis).
+
+Each worker also runs the maintenance loop in a thread - the lease reaper and the outbox relay
+(``service.jobs.outbox.run_maintenance``) - so a fleet needs no extra process: when a worker
+dies, any surviving or newly started worker re-queues its job once the lease expires. Reapers
+and relays in several processes are safe (``SKIP LOCKED``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+from collections.abc import Sequence
+from importlib import import_module
+from typing import Self
+
+from celery.signals import worker_process_init
+from celery.utils.nodenames import default_nodename, host_format
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.db.engine import make_engine, make_session_factory
+from service.jobs.celery_app import CeleryPublisher, LikenessCelery, make_celery
+from service.jobs.gate import ConsentGate
+from service.jobs.outbox import OutboxRelay, run_maintenance
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+POOLS = ("solo", "prefork")
+
+
+def run_worker(settings: Settings, gate: ConsentGate | None = None, *, pool: str = "solo",
+               concurrency: int = 1, maintenance: bool = True, loglevel: str = "INFO",
+               hostname: str | None = None) -> int:
+    """Consume the GPU queue until a shutdown signal; returns the worker's exit code."""
+    if pool not in POOLS:
+        raise ValueError(f"pool must be one of {POOLS}")
+    app = make_celery(settings, gate)
+    if pool == "solo":
+        runtime = app.runtime()
+        log.info("model loaded on %s", runtime.device)
+        engine = runtime.engine
+    else:
+        _load_in_children(app)
+        engine = make_engine(settings.database_url)  # the parent's own: no model here
+    stop = threading.Event()
+    keeper = _start_maintenance(app, make_session_factory(engine), stop) if maintenance else None
+    try:
+        worker = app.Worker(pool=pool, concurrency=concurrency, queues=[settings.gpu_queue],
+                            loglevel=loglevel, hostname=host_format(default_nodename(hostname)),
+                            without_gossip=True, without_mingle=True, without_heartbeat=True,
+                            optimization="fair")
+        worker.start()
+        return worker.exitcode or 0
+    finally:
+        stop.set()
+        if keeper is not None:
+            keeper.join()
+        engine.dispose()
+
+
+def _load_in_children(app: LikenessCelery) -> None:
+    def load(**_kwargs: object) -> None:
+        app.forget_runtime()  # anything inherited from the parent is not ours to use
+        log.info("model loaded on %s", app.runtime().device)
+
+    worker_process_init.connect(load, weak=False)
+
+
+def _start_maintenance(app: LikenessCelery, sessions: sessionmaker[Session],
+                       stop: threading.Event) -> threading.Thread:
+    settings = app.likeness_settings
+    relay = OutboxRelay(sessions, CeleryPublisher(app),
+                        resend_after_seconds=settings.outbox_resend_after_seconds)
+    thread = threading.Thread(
+        target=run_maintenance, name="likeness-maintenance", daemon=True,
+        kwargs={"sessions": sessions, "relay": relay, "max_attempts": settings.job_max_attempts,
+                "interval_seconds": settings.maintenance_interval_seconds, "stop": stop})
+    thread.start()
+    return thread
+
+
+class EmbeddedWorker:
+    """A real worker on a thread of this process: the embedded default's one-command mode.
+
+    The same task code, the same broker protocol (kombu's SQLAlchemy transport on SQLite by
+    default), not Celery's eager mode; only the process is shared. Use as a context manager or
+    ``start()`` / ``stop()``. Celery's signal handlers stay with the host (its main thread).
+    Celery marks the host a worker process for good: ``AsyncResult.get()`` refuses to block
+    in it (the API reads job state from the database, never from task results).
+    """
+
+    def __init__(self, settings: Settings, gate: ConsentGate | None = None, *,
+                 maintenance: bool = True, hostname: str = "embedded@%h") -> None:
+        self.app = make_celery(settings, gate)
+        self._maintenance = maintenance
+        self._hostname = hostname
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._controller = None
+
+    def start(self) -> Self:
+        runtime = self.app.runtime()  # the model loads here, before anything is consumed
+        settings = self.app.likeness_settings
+        self._controller = self.app.WorkController(
+            pool="solo", concurrency=1, queues=[settings.gpu_queue],
+            hostname=host_format(default_nodename(self._hostname)), without_gossip=True,
+            without_mingle=True, without_heartbeat=True, optimization="fair")
+        consumer = threading.Thread(target=self._controller.start, name="likeness-worker",
+                                    daemon=True)
+        consumer.start()
+        self._threads.append(consumer)
+        if self._maintenance:
+            self._threads.append(_start_maintenance(self.app, runtime.sessions, self._stop))
+        return self
+
+    def stop(self) -> None:
+        """Finish the task in hand (warm shutdown), then stop the maintenance loop."""
+        if self._controller is not None:
+            self._controller.stop(in_sighandler=False)
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+        self._threads.clear()
+        self.app.runtime().close()
+        self.app.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m service.jobs.worker",
+                                     description="Run a likeness GPU worker (LIKENESS_* settings).")
+    parser.add_argument("--pool", choices=POOLS, default="solo")
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--no-maintenance", action="store_true",
+                        help="do not run the lease reaper and outbox relay in this worker")
+    parser.add_argument("--gate", metavar="MODULE:NAME",
+                        help="a consent gate to ask again before each render")
+    parser.add_argument("--loglevel", default="INFO")
+    parser.add_argument("--hostname", help="node name; %%h is this host (default celery@%%h)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.loglevel.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    gate = _import(args.gate) if args.gate else None
+    return run_worker(Settings(), gate, pool=args.pool, concurrency=args.concurrency,
+                      maintenance=not args.no_maintenance, loglevel=args.loglevel,
+                      hostname=args.hostname)
+
+
+def _import(spec: str) -> ConsentGate:
+    module, _, name = spec.partition(":")
+    if not module or not name:
+        raise SystemExit(f"--gate must be MODULE:NAME; got {spec!r}")
+    return getattr(import_module(module), name)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
