@@ -10,6 +10,7 @@ import click
 from pydantic import ValidationError
 
 from service.cli_common import build_controls, controls_options, reports_errors
+from service.cli_ops import COMMANDS as OPERATOR_COMMANDS
 from service.cli_release import generate, pki, verify
 from service.settings import Settings
 
@@ -55,6 +56,8 @@ def demo(portrait: Path | None, audio: Path | None, out: Path, **control_values:
 main.add_command(pki)
 main.add_command(generate)
 main.add_command(verify)
+for command in OPERATOR_COMMANDS:
+    main.add_command(command)
 
 if __name__ == "__main__":
     main()
