@@ -25,7 +25,7 @@ from policy.watermark.analysis import whitened_template
 from policy.watermark.detect import FP_THRESHOLD
 from policy.watermark.pattern import DEFAULT_LAYOUT, KeyedTile
 
-THRESHOLDS = (3.0, 3.5, 4.0, 4.5, 5.0, 5.4, 6.0)
+THRESHOLDS = (3.0, 3.5, 4.0, 4.47, 5.0, 5.4, 6.0)
 
 
 def folded_clip(frames: list[np.ndarray]) -> tuple[np.ndarray, int]:
@@ -77,7 +77,7 @@ def main() -> None:
     cross = wrong_keys(args.cross, args.seconds)
     z = np.array(data["z"])
     cells = DEFAULT_LAYOUT.tile**2
-    rows = [[f"{t:.1f}", int((z >= t).sum()), f"{(z >= t).mean():.2e}",
+    rows = [[f"{t:g}", int((z >= t).sum()), f"{(z >= t).mean():.2e}",
              f"{min(1.0, cells * 0.5 * math.erfc(t / math.sqrt(2))):.2e}"] for t in THRESHOLDS]
     trials = len(z)
     md = "\n".join([

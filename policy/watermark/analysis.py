@@ -9,16 +9,23 @@ Folding: pixel (y, x) of the whitened frame is added to tile cell (y mod T, x mo
 per cell, so partial tiles after a crop fold in correctly. Cells are summed over frames; memory is
 O(T²) whatever the clip length. A crop by (dy, dx) circularly shifts the folded tile, which one
 FFT cross-correlation with the keyed sync template recovers.
+
+Reading bits: the folded tile is correlated (one FFT) with a single chip as it looks after
+whitening, and sampled on the chip grid at the sync shift: each chip's matched-filter output.
+Summing a box of the chip's own pixels (format .1) ignored the chip's whitening ring and let
+more of the picture's own low band through; the matched filter is what let the chained attack
+pass on the smooth portraits.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
 
-from policy.watermark.pattern import KeyedTile
+from policy.watermark.pattern import KeyedTile, TileLayout, smooth_tile
 
 WHITEN_SIGMA = 2.0
 NORM_SIGMA = 8.0
@@ -96,21 +103,46 @@ def refine_shift(folded: np.ndarray, keyed: KeyedTile, shift: tuple[int, int]) -
     one shift without looking at the CRC, so the CRC's 2**-16 still holds for the decode."""
     best, energy = shift, -1.0
     t = folded.shape[0]
+    matched = matched_chips(folded, keyed.layout)
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
             cand = ((shift[0] + dy) % t, (shift[1] + dx) % t)
-            value = float(np.abs(soft_bits(folded, keyed, cand)).sum())
+            value = float(np.abs(bits_from_chips(matched, keyed, cand)).sum())
             if value > energy:
                 best, energy = cand, value
     return best
 
 
-def soft_bits(folded: np.ndarray, keyed: KeyedTile, shift: tuple[int, int]) -> np.ndarray:
-    """Soft coded bits (positive = 0) from the folded tile aligned at ``shift``."""
+def matched_chips(folded: np.ndarray, layout: TileLayout) -> np.ndarray:
+    """(T, T): at every offset, the matched-filter value of a unit chip centred there.
+
+    The filter is one chip as the detector sees it (bicubic bump, then the whitening's blur
+    subtraction, with its negative ring), not a box over the chip's own pixels: measured on the
+    benchmark clips it lifts raw coded-bit accuracy by 5-15 points after strong compression."""
+    spec = np.fft.rfft2(folded) * _chip_spectrum(layout.tile, layout.grid, WHITEN_SIGMA)
+    return np.fft.irfft2(spec, s=folded.shape)
+
+
+def bits_from_chips(matched: np.ndarray, keyed: KeyedTile, shift: tuple[int, int]) -> np.ndarray:
+    """Soft coded bits (positive = 0) from ``matched_chips`` with the grid at ``shift``."""
     layout = keyed.layout
-    aligned = np.roll(folded, (-shift[0], -shift[1]), axis=(0, 1))
-    g, c = layout.grid, layout.chip
-    # Each chip's matched value: the sum of its own pixels (the bicubic chip peaks there).
-    chips = aligned.reshape(g, c, g, c).sum(axis=(1, 3)) * keyed.data_sign
+    c, t = layout.chip, layout.tile
+    rows = (shift[0] + c * np.arange(layout.grid)) % t
+    cols = (shift[1] + c * np.arange(layout.grid)) % t
+    chips = matched[np.ix_(rows, cols)] * keyed.data_sign
     mask = keyed.bit_index >= 0
     return np.bincount(keyed.bit_index[mask], weights=chips[mask], minlength=layout.coded_bits)
+
+
+def soft_bits(folded: np.ndarray, keyed: KeyedTile, shift: tuple[int, int]) -> np.ndarray:
+    """Soft coded bits (positive = 0) from the folded tile aligned at ``shift``."""
+    return bits_from_chips(matched_chips(folded, keyed.layout), keyed, shift)
+
+
+@lru_cache(maxsize=8)
+def _chip_spectrum(tile: int, grid: int, sigma: float) -> np.ndarray:
+    """Conjugate spectrum of chip (0, 0) as seen after whitening (for circular correlation)."""
+    unit = np.zeros((grid, grid), np.float32)
+    unit[0, 0] = 1.0
+    seen = whitened_template(smooth_tile(unit, tile, normalise=False))
+    return np.conj(np.fft.rfft2(seen))

@@ -1,8 +1,10 @@
-"""Error-correcting code: CRC-16 + terminated convolutional code (K=7, rate 1/3), soft Viterbi.
+"""Error-correcting code: CRC-16 + terminated convolutional code (K=9, rate 1/3), soft Viterbi.
 
-64 payload bits + 16 CRC bits + 6 zero tail bits = 86 trellis steps -> 258 coded bits. The code
-(generators 133, 171, 165 octal, the LTE/3GPP rate-1/3 set; free distance 15) corrects long runs
-of weak or wrong soft decisions; the CRC then rejects the rare wrong path and, for unmarked
+64 payload bits + 16 CRC bits + 8 zero tail bits = 88 trellis steps -> 264 coded bits. The code
+(generators 557, 663, 711 octal, the classic K=9 rate-1/3 set; free distance 18) corrects long
+runs of weak or wrong soft decisions. Format .1 used K=7 (133/171/165, free distance 15); on
+Gaussian soft values at the raw accuracy where the smooth-portrait clips sit (~0.79) K=9 decodes
+~1.3x as many 80-bit words (measured, 200 trials), for 6 more coded bits and 256 states; the CRC then rejects the rare wrong path and, for unmarked
 video, passes a random decode with probability 2**-16 (used in the false-positive estimate).
 
 Soft input convention: positive = bit 0 more likely, negative = bit 1, magnitude = reliability.
@@ -12,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-CONSTRAINT = 7
-GENERATORS = (0o133, 0o171, 0o165)
+CONSTRAINT = 9
+GENERATORS = (0o557, 0o663, 0o711)
 STATES = 1 << (CONSTRAINT - 1)
 CRC_BITS = 16
 CRC_POLY = 0x1021  # CRC-16/CCITT
@@ -47,15 +49,15 @@ def _parity(x: np.ndarray) -> np.ndarray:
 
 # Trellis tables. State = the last 6 input bits, newest in bit 0; register = (state << 1) | bit.
 _STATE = np.arange(STATES)
-_NEXT = np.stack([((_STATE << 1) | b) & (STATES - 1) for b in (0, 1)], axis=1)  # (64, 2)
+_NEXT = np.stack([((_STATE << 1) | b) & (STATES - 1) for b in (0, 1)], axis=1)  # (STATES, 2)
 _OUT = np.stack(
     [np.stack([_parity(((_STATE << 1) | b) & g) for g in GENERATORS], axis=1) for b in (0, 1)],
     axis=1,
-)  # (64, 2, 3) coded bits per (state, input)
-# Predecessors of next state n: (n >> 1) and (n >> 1) | 32, both with input bit n & 1.
-_PRED = np.stack([_STATE >> 1, (_STATE >> 1) | (STATES >> 1)], axis=1)  # (64, 2)
+)  # (STATES, 2, 3) coded bits per (state, input)
+# Predecessors of next state n: (n >> 1) and (n >> 1) | STATES/2, both with input bit n & 1.
+_PRED = np.stack([_STATE >> 1, (_STATE >> 1) | (STATES >> 1)], axis=1)  # (STATES, 2)
 _PRED_BIT = _STATE & 1
-_PRED_SIGN = 1.0 - 2.0 * _OUT[_PRED, _PRED_BIT[:, None]]  # (64, 2, 3): +1 for coded 0
+_PRED_SIGN = 1.0 - 2.0 * _OUT[_PRED, _PRED_BIT[:, None]]  # (STATES, 2, 3): +1 for coded 0
 
 
 def coded_length(message_bits: int) -> int:
@@ -81,7 +83,7 @@ def viterbi_decode(soft: np.ndarray, message_bits: int) -> np.ndarray:
     metric[0] = 0.0
     choices = np.empty((steps, STATES), dtype=np.int8)
     for t in range(steps):
-        cand = metric[_PRED] + _PRED_SIGN @ obs[t]  # (64, 2)
+        cand = metric[_PRED] + _PRED_SIGN @ obs[t]  # (STATES, 2)
         if t >= message_bits:  # tail: only input 0 allowed
             cand[_PRED_BIT == 1] = -np.inf
         pick = np.argmax(cand, axis=1)

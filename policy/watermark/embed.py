@@ -12,10 +12,12 @@ whitening and folding on the frame, reads the picture's soft bits h_b and subtra
 from bit b's chip amplitudes, so the detector sees (almost) only the mark.
 
 Strength: the tile is rescaled so the RMS ΔY is ``amplitude`` (PSNR ≈ 20·log10(255/amplitude),
-~38.5 dB at the default 3.0 after rounding), then multiplied by a mild texture mask (local
+~38.2 dB at the default 3.12 after rounding), then multiplied by a mild texture mask (local
 band-pass RMS of luma on a 4x-downscaled frame, clipped to [MASK_LOW, MASK_HIGH] of its mean,
 mean square 1): a little energy moves from flat skin and sky into hair, clothing and edges.
-The mask is kept mild because flat areas are where the mark survives compression best.
+The mask is kept mild: after H.264 CRF 35 on a smooth portrait the share of the mark that survives
+is about the same in flat and textured areas (0.21-0.25 by quartile of local activity, measured),
+so moving energy into texture buys little robustness.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from policy.watermark.keys import WatermarkKey
 from policy.watermark.pattern import DEFAULT_LAYOUT, KeyedTile, TileLayout, smooth_tile, tile_frame
 from policy.watermark.payload import WatermarkPayload
 
-AMPLITUDE = 3.0  # RMS ΔY in 8-bit levels
+AMPLITUDE = 3.12  # RMS ΔY in 8-bit levels (PSNR ≈ 38.2 dB after rounding)
 LAMBDA = 0.8  # share of the picture's own bit correlation cancelled per frame
 MASK_LOW, MASK_HIGH = 0.75, 1.5
 MASK_DOWNSCALE = 4

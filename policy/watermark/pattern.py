@@ -1,8 +1,9 @@
 """The keyed tile: a T x T luma pattern of smooth chips, repeated over the whole frame.
 
-The tile is a grid of ``G x G`` chips (chip = ``T / G`` pixels). A keyed random subset of chips
-carries the known sync signs; every other chip carries one coded bit times a keyed sign, each
-coded bit owning ``repeat`` keyed chips (so the interleaving is keyed too). Chip values are
+The tile is a grid of ``G x G`` chips (chip = ``T / G`` pixels). A keyed random subset of ``sync``
+chips carries the known sync signs; every other chip carries one coded bit times a keyed sign, the
+coded bits dealt round-robin over the keyed order so each owns ``data_chips // coded_bits`` or one
+more chips (the interleaving is keyed too). Chip values are
 interpolated smoothly over the chip grid (bicubic, wrapping around the tile) so that the pattern's
 energy sits below ~0.2 cycles/pixel, where H.264/H.265 quantisation and 0.5x resizing leave it,
 and so it looks like faint film grain rather than blocks.
@@ -27,7 +28,7 @@ class TileLayout:
 
     tile: int = 128  # pixels; a frame holds (H / tile) x (W / tile) copies
     grid: int = 32  # chips per side (chip = tile / grid pixels)
-    repeat: int = 3  # chips per coded bit
+    sync: int = 250  # chips carrying the known sync signs; the rest carry coded bits
 
     @property
     def chip(self) -> int:
@@ -39,11 +40,11 @@ class TileLayout:
 
     @property
     def data_chips(self) -> int:
-        return self.coded_bits * self.repeat
+        return self.grid * self.grid - self.sync
 
     @property
     def sync_chips(self) -> int:
-        return self.grid * self.grid - self.data_chips
+        return self.sync
 
 
 DEFAULT_LAYOUT = TileLayout()
@@ -65,7 +66,7 @@ class KeyedTile:
 
     @classmethod
     def build(cls, key: WatermarkKey, layout: TileLayout = DEFAULT_LAYOUT) -> "KeyedTile":
-        g, rng = layout.grid, key.rng(f"tile/{layout.tile}/{layout.grid}/{layout.repeat}")
+        g, rng = layout.grid, key.rng(f"tile/{layout.tile}/{layout.grid}/{layout.sync}")
         order = rng.permutation(g * g)
         signs = rng.choice(np.array([-1.0, 1.0], np.float32), size=g * g)
         bit_index = np.full(g * g, -1, np.int64)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from policy.errors import FrameInvalid
+from policy.watermark.detect import FP_THRESHOLD
 from policy.watermark import (
     WatermarkDetector, WatermarkEmbedder, WatermarkKey, WatermarkPayload, detect_video,
 )
@@ -45,7 +46,7 @@ def test_embed_returns_new_frame_with_psnr_above_38(clip, marked):
 def test_detects_payload_on_clean_frames(marked, key, payload):
     found = detect_video(marked, key)
     assert found.found and found.payload == payload
-    assert found.false_positive_probability < 1e-8 and found.confidence > 0.999
+    assert found.false_positive_probability < FP_THRESHOLD and found.confidence > 0.999
     assert found.frames_used == len(marked) and found.shift == (0, 0)
 
 
@@ -67,12 +68,24 @@ def test_survives_brightness_plus_20_percent(marked, key, payload):
     assert found.found and found.payload == payload
 
 
+def test_survives_chained_crop_brightness_then_h264(marked, key, payload):
+    # The chained attack in one lossy step: crop 5 % per side, +20 % brightness, then H.264.
+    # CRF 23 here: this 12-frame still is the host-interference worst case (the benchmark
+    # measures CRF 28 on generated clips; see reports/watermark/robustness.md).
+    attacked = [cv2.add(np.ascontiguousarray(f[26:-26, 26:-26]), np.full((460, 460, 3), 51, np.uint8))
+                for f in marked]
+    found = detect_video(h264_round_trip(attacked, 23), key)
+    assert found.found and found.payload == payload
+    # The chip peak is 4 px wide: the refined grid offset may settle 1 px off; the payload counts.
+    assert all(abs(s - (-26) % 128) <= 1 for s in found.shift)
+
+
 def test_wrong_key_and_unmarked_find_nothing(clip, marked, key):
     other = WatermarkKey(bytes(range(1, 33)))
     for frames, k in ((marked, other), (clip, key)):
         found = detect_video(frames, k)
         assert not found.found and found.payload is None
-        assert found.false_positive_probability > 1e-8 and found.confidence < 0.5
+        assert found.false_positive_probability > FP_THRESHOLD and found.confidence < 0.5
 
 
 def test_streaming_detector_limits_and_empty(marked, key, payload):

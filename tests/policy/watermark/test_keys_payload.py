@@ -46,4 +46,4 @@ def test_payload_from_wrong_length():
 
 
 def test_algorithm_id_is_stable():
-    assert ALGORITHM_ID == "org.likeness.watermark.tiled-ss.1"
+    assert ALGORITHM_ID == "org.likeness.watermark.tiled-ss.2"
