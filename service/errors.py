@@ -47,11 +47,23 @@ Generation jobs and their workers (``service.jobs``) add::
 
     ServiceError
     ├── StateConflict
-    │   └── IdempotencyKeyReused   the key was first used with a different request (Stripe)
+    │   ├── IdempotencyKeyReused   the key was first used with a different request (Stripe)
+    │   └── JobNotFinished         the job's video was asked for before the job succeeded
+    ├── RateLimited
+    │   └── QuotaExceeded          the organisation's monthly job quota is used up (429)
     ├── ConsentRefused             the consent gate refused the job (``reason``: the gate's code)
     ├── BrokerUnavailable          the task queue cannot be reached (the outbox sends later)
     ├── JobAborted                 a running job stopped: cancelled, or its lease was lost
     └── ReleaseUnverified          a rendered file failed its own check (mark or manifest)
+
+Webhooks, verification and misuse reports (``service.webhooks``, ``service.domain``) add::
+
+    ServiceError
+    ├── RequestInvalid
+    │   └── WebhookUrlRefused      not an allowed public http(s) destination (the SSRF guard;
+    │                              ``reason``: malformed, scheme, userinfo, port, unresolvable,
+    │                              address)
+    └── WebhookSignatureInvalid    a receiver's check of a delivery failed (bad or stale signature)
 """
 
 from __future__ import annotations
@@ -220,3 +232,22 @@ class JobAborted(ServiceError):
 
 class ReleaseUnverified(ServiceError):
     code = "release_unverified"
+
+
+class JobNotFinished(StateConflict):
+    code = "job_not_finished"
+
+
+class QuotaExceeded(RateLimited):
+    code = "quota_exceeded"
+
+
+# -- webhooks, verification and misuse reports (service.webhooks, service.domain) ---------
+
+
+class WebhookUrlRefused(RequestInvalid):
+    code = "webhook_url_refused"
+
+
+class WebhookSignatureInvalid(ServiceError):
+    code = "webhook_signature_invalid"

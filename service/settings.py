@@ -128,6 +128,10 @@ class Settings(BaseSettings):
     # queued this long after its task was sent is sent again (the broker may have lost it).
     maintenance_interval_seconds: float = Field(default=2.0, gt=0)
     outbox_resend_after_seconds: float = Field(default=900.0, gt=0)
+    # Jobs an organisation may submit per calendar month (UTC), counted in the jobs table so the
+    # quota survives restarts; test keys (the sandbox) have their own, smaller one.
+    job_quota_live_per_month: int = Field(default=10_000, ge=0)
+    job_quota_test_per_month: int = Field(default=100, ge=0)
 
     @model_validator(mode="after")
     def _heartbeat_within_lease(self) -> Settings:
@@ -139,3 +143,28 @@ class Settings(BaseSettings):
     @property
     def effective_broker_url(self) -> str:
         return self.broker_url or f"sqla+sqlite:///{self.data_dir / 'broker.db'}"
+
+    # -- webhooks, verification, misuse reports, metrics (service.webhooks, service.api) -----
+    # AES-256-GCM key (64 hex digits) that encrypts webhook signing secrets at rest; unset:
+    # ``data_dir/webhook-secret-key`` (created 0600 on first use). The service must be able to
+    # recover each secret to sign with it (HMAC), so unlike API keys it cannot store a hash.
+    webhook_secret_key: SecretStr | None = None
+    # Destinations (CIDR networks such as "10.20.0.0/16" or "127.0.0.1/32") that an operator
+    # allows despite the server-side request forgery guard, on any port. Empty in production.
+    webhook_allowed_networks: tuple[str, ...] = ()
+    webhook_allowed_ports: tuple[int, ...] = (80, 443, 8080, 8443)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_max_attempts: int = Field(default=8, ge=1, le=30)
+    # Retry n waits base * 2**(n-1), capped, times a random factor in [0.5, 1) (jitter).
+    webhook_backoff_base_seconds: float = Field(default=30.0, gt=0)
+    webhook_backoff_max_seconds: float = Field(default=6 * 3600.0, gt=0)
+    # POST /v1/verify and video misuse reports: the upload limit, and the per-IP limit for
+    # callers without a credential (a check decodes up to 10 s of video, so it is low).
+    max_verify_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    rate_limit_verify_anonymous_per_minute: int = Field(default=6, gt=0)
+    # Bearer token GET /metrics requires; unset: /metrics is open (scrape it on a private port).
+    metrics_token: SecretStr | None = None
+
+    @property
+    def webhook_secret_key_file(self) -> Path:
+        return self.data_dir / "webhook-secret-key"

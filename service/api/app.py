@@ -21,14 +21,16 @@ from sqlalchemy import Engine
 
 from service.api.deps import ApiServices
 from service.api.errors import install_error_handlers
+from service.api.job_services import build_job_services
 from service.api.middleware import RequestContextMiddleware
-from service.api.ratelimit import RateLimiter
+from service.api.ratelimit import MemoryRateLimiter, RateLimiter
 from service.api.routes import ROUTERS
 from service.api.tokens import load_signing_key
 from service.auth.pepper import load_api_key_pepper
 from service.db.engine import make_engine, make_session_factory
 from service.db.migrate import alembic_config
 from service.domain.uploads import UploadLimits
+from service.metrics import ApiMetrics, MetricsMiddleware
 from service.settings import Settings
 from service.storage import BlobStore, LocalBlobStore
 
@@ -40,28 +42,37 @@ def create_app(settings: Settings, *, engine: Engine | None = None, redis: Redis
                extra_routers: Iterable[APIRouter] = ()) -> FastAPI:
     owned_engine, owned_redis = engine is None, redis is None
     engine = engine or make_engine(settings.database_url)
-    redis = redis or Redis.from_url(settings.redis_url, socket_timeout=REDIS_TIMEOUT_S,
-                                    socket_connect_timeout=REDIS_TIMEOUT_S)
+    if redis is None and settings.redis_url:
+        redis = Redis.from_url(settings.redis_url, socket_timeout=REDIS_TIMEOUT_S,
+                               socket_connect_timeout=REDIS_TIMEOUT_S)
+    # No Redis URL: the embedded single-process default counts rate limits in memory.
+    limiter = (RateLimiter(redis, settings.redis_key_prefix) if redis is not None
+               else MemoryRateLimiter())
     services = ApiServices(
         settings=settings, engine=engine, sessions=make_session_factory(engine), redis=redis,
-        limiter=RateLimiter(redis, settings.redis_key_prefix),
+        limiter=limiter,
         store=store or LocalBlobStore(settings.blob_root),
         pepper=load_api_key_pepper(settings), signing_key=load_signing_key(settings),
         limits=UploadLimits.from_settings(settings),
         migration_head=ScriptDirectory.from_config(alembic_config()).get_current_head())
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        if owned_redis:
+        app.state.jobs.close()
+        if owned_redis and redis is not None:
             redis.close()
         if owned_engine:
             engine.dispose()
 
     app = FastAPI(title="likeness partner API", version="1", lifespan=lifespan)
     app.state.services = services
+    app.state.jobs = build_job_services(settings, services.sessions)  # gate + relay
+    app.state.metrics = ApiMetrics(services.sessions)  # this app's own Prometheus registry
     install_error_handlers(app)
+    # Added last, so outermost: it times requests the body cap refuses too.
     app.add_middleware(RequestContextMiddleware, max_request_bytes=settings.max_request_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     for router in (*ROUTERS, *extra_routers):
         app.include_router(router)
     return app

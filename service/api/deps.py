@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.api.auth import Principal, StaffPrincipal, authenticate, read_credentials
-from service.api.ratelimit import RateDecision, RateLimiter
+from service.api.ratelimit import MemoryRateLimiter, RateDecision, RateLimiter
 from service.auth.api_keys import ApiPrincipal
 from service.auth.scopes import Scope
 from service.db.audit import AuditContext
@@ -39,8 +39,8 @@ class ApiServices:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
-    redis: Redis
-    limiter: RateLimiter
+    redis: Redis | None  # None in the embedded default (no Redis server)
+    limiter: RateLimiter | MemoryRateLimiter
     store: BlobStore
     pepper: bytes
     signing_key: OctKey

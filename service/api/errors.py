@@ -31,11 +31,15 @@ from model.errors import AudioError, CodedError, ControlError, PortraitError
 from policy.errors import ConsentError, FaceMismatch
 from service.errors import (
     AuthError,
+    ConsentRefused,
     DatabaseNotReady,
     DependencyUnavailable,
+    JobNotFinished,
+    KeysMissing,
     NotFound,
     OrganisationNotVetted,
     OrganisationSuspended,
+    QuotaExceeded,
     RateLimited,
     RequestInvalid,
     RoleMissing,
@@ -45,6 +49,7 @@ from service.errors import (
     UploadError,
     UploadTooLarge,
     UploadTypeUnsupported,
+    VideoUnreadable,
 )
 
 log = logging.getLogger("likeness.api")
@@ -60,6 +65,12 @@ STATUS: dict[type[Exception], int] = {
     DependencyUnavailable: 503, DatabaseNotReady: 503,
     PortraitError: 422, AudioError: 422, ControlError: 422,
     ConsentError: 403, FaceMismatch: 422,
+    # Jobs: the gate's refusal (``details.reason``), a video asked for too early, the monthly
+    # quota (Retry-After: the month's end). IdempotencyKeyReused is a StateConflict: 409.
+    ConsentRefused: 403, JobNotFinished: 409, QuotaExceeded: 429,
+    # Verification and misuse reports: an upload that is not a decodable video; the operator
+    # has not configured the watermark key (or trust anchors) this deployment verifies with.
+    VideoUnreadable: 422, KeysMissing: 503,
 }
 
 def status_for(error: Exception) -> int:

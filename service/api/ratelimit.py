@@ -7,11 +7,16 @@ the window's end. Buckets are ``key:<key id>`` for authenticated partners and st
 which also bounds guessing at the token endpoint. A fixed window admits up to twice the limit
 across a boundary; that is accepted for its one round trip per request. If Redis cannot be
 reached the request is refused with 503 (fail closed): the limits are an abuse control.
+
+The embedded default (``LIKENESS_REDIS_URL`` empty: one process, no servers) counts the same
+windows in process memory (``MemoryRateLimiter``); a deployment with several API processes
+needs Redis so the limit is shared.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass
 
@@ -49,6 +54,30 @@ class RateLimiter:
             raise DependencyUnavailable("the rate limiter (Redis) is unreachable; retry shortly",
                                         dependency="redis", retry_after=UNAVAILABLE_RETRY_SECONDS
                                         ) from exc
+        retry_after = max(1, math.ceil((window + 1) * self.window - now))
+        if count > limit:
+            raise RateLimited(f"rate limit of {limit} requests per {self.window} s exceeded; "
+                              f"retry after {retry_after} s", limit=limit,
+                              window_seconds=self.window, retry_after=retry_after)
+        return RateDecision(limit, limit - count, retry_after)
+
+
+class MemoryRateLimiter:
+    """The same fixed windows, counted in this process (the embedded, single-process default)."""
+
+    def __init__(self, window_seconds: int = WINDOW_SECONDS) -> None:
+        self.window = window_seconds
+        self._counts: dict[tuple[str, int], int] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, bucket: str, limit: int, now: float | None = None) -> RateDecision:
+        now = time.time() if now is None else now
+        window = int(now // self.window)
+        with self._lock:
+            if len(self._counts) > 10_000:  # drop finished windows now and then
+                self._counts = {k: v for k, v in self._counts.items() if k[1] >= window}
+            count = self._counts.get((bucket, window), 0) + 1
+            self._counts[bucket, window] = count
         retry_after = max(1, math.ceil((window + 1) * self.window - now))
         if count > limit:
             raise RateLimited(f"rate limit of {limit} requests per {self.window} s exceeded; "

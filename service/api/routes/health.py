@@ -44,6 +44,8 @@ def _database(services: ApiServices) -> CheckResult:
 
 
 def _redis(services: ApiServices) -> CheckResult:
+    if services.redis is None:
+        return CheckResult(ok=True, detail="not used: embedded mode, in-process rate limits")
     try:
         services.redis.ping()
     except RedisError as exc:

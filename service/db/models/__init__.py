@@ -3,6 +3,7 @@
 from service.db.models.audit import AuditChainHead, AuditEventRow
 from service.db.models.consent import Consent, ConsentStatus, Subject
 from service.db.models.jobs import Artifact, Asset, AssetKind, Job, JobState, OutboxEntry
+from service.db.models.reports import MisuseReport, ReportCategory, ReportOutcome, ReportStatus
 from service.db.models.tenancy import (
     PLATFORM_ROLES,
     ApiKey,
@@ -13,9 +14,12 @@ from service.db.models.tenancy import (
     RoleGrant,
     User,
 )
+from service.db.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "PLATFORM_ROLES", "ApiKey", "Artifact", "Asset", "AssetKind", "AuditChainHead",
-    "AuditEventRow", "Consent", "ConsentStatus", "Job", "JobState", "KeyEnvironment",
-    "Organisation", "OrganisationStatus", "OutboxEntry", "Role", "RoleGrant", "Subject", "User",
+    "AuditEventRow", "Consent", "ConsentStatus", "DeliveryStatus", "Job", "JobState",
+    "KeyEnvironment", "MisuseReport", "Organisation", "OrganisationStatus", "OutboxEntry",
+    "ReportCategory", "ReportOutcome", "ReportStatus", "Role", "RoleGrant", "Subject", "User",
+    "WebhookDelivery", "WebhookEndpoint",
 ]

@@ -25,7 +25,8 @@ TRIGGERS = {
                "audit_chain_head_no_delete"},
 }
 TABLES = {"users", "organisations", "role_grants", "api_keys", "subjects", "consents", "assets",
-          "jobs", "outbox", "artifacts", "audit_events", "audit_chain_head"}
+          "jobs", "outbox", "artifacts", "audit_events", "audit_chain_head",
+          "webhook_endpoints", "webhook_deliveries", "misuse_reports"}
 
 
 def _triggers(connection, backend: str) -> set[str]:
