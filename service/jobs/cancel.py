@@ -19,6 +19,7 @@ from service.db.audit import AuditContext, record
 from service.db.models import Job, JobState
 from service.db.types import utcnow
 from service.errors import NotFound, StateConflict
+from service.webhooks.events import enqueue_job_event
 
 CANCELLABLE = frozenset({JobState.QUEUED, JobState.RUNNING})
 
@@ -37,6 +38,7 @@ def cancel_job(session: Session, context: AuditContext, job_id: uuid.UUID, *,
     job.finished_at = now
     job.lease_owner, job.lease_expires_at = None, None
     session.flush()
+    enqueue_job_event(session, job, "job.cancelled", now=now)
     record(session, context, "job:job:cancel", f"job:{job.id}", now=now,
            payload={"from": previous.value, "owner": owner})
     return job

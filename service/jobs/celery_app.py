@@ -22,6 +22,7 @@ from celery import Celery
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from service.errors import BrokerUnavailable
+from service.jobs.consent import real_gate
 from service.jobs.gate import ConsentGate
 from service.settings import Settings
 
@@ -40,12 +41,15 @@ REDIS_VISIBILITY_TIMEOUT_S = 6 * 3600
 
 
 class LikenessCelery(Celery):
-    """A Celery app holding the settings it was built from and its worker runtime."""
+    """A Celery app holding the settings it was built from and its worker runtime.
+
+    ``gate`` is asked again before each render; left out, it is the application's own
+    (``service.jobs.consent.real_gate``): a worker never renders without the check."""
 
     def __init__(self, settings: Settings, gate: ConsentGate | None = None) -> None:
         super().__init__("likeness", set_as_current=False)
         self.likeness_settings = settings
-        self.consent_gate = gate
+        self.consent_gate: ConsentGate = gate if gate is not None else real_gate(settings)
         self._runtime: WorkerRuntime | None = None
         self._runtime_lock = threading.Lock()
 

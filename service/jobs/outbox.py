@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -128,11 +128,15 @@ def maintain_once(sessions: sessionmaker[Session], relay: OutboxRelay, *, max_at
 
 def run_maintenance(sessions: sessionmaker[Session], relay: OutboxRelay, *, max_attempts: int,
                     interval_seconds: float, stop: threading.Event,
-                    context: AuditContext = MAINTENANCE) -> None:
-    """``maintain_once`` every ``interval_seconds`` until ``stop`` is set (a thread's body)."""
+                    context: AuditContext = MAINTENANCE,
+                    also: Callable[[], object] | None = None) -> None:
+    """``maintain_once`` (then ``also``, e.g. webhook delivery) every ``interval_seconds`` until
+    ``stop`` is set (a thread's body)."""
     while not stop.is_set():
         try:
             maintain_once(sessions, relay, max_attempts=max_attempts, context=context)
+            if also is not None:
+                also()
         except Exception:  # a database outage must not end the loop; log and try again
             log.exception("outbox/lease maintenance round failed")
         stop.wait(interval_seconds)

@@ -14,6 +14,7 @@ from model.audio.features import AudioLimits
 from model.pipeline import TalkingHeadPipeline, default_device
 from service.db.audit import AuditContext
 from service.db.engine import make_engine, make_session_factory
+from service.jobs.consent import real_gate
 from service.jobs.gate import ConsentGate
 from service.release import ReleasePath
 from service.settings import Settings
@@ -28,7 +29,7 @@ class WorkerRuntime:
     sessions: sessionmaker[Session]
     blobs: BlobStore
     release: ReleasePath
-    gate: ConsentGate | None  # asked again before each render; None: the submit check stands
+    gate: ConsentGate  # asked again before each render (consent may change while queued)
     context: AuditContext  # the worker as an audit actor
 
     def close(self) -> None:
@@ -42,12 +43,14 @@ def resolve_device(settings: Settings) -> str:
 
 def build_runtime(settings: Settings, gate: ConsentGate | None = None) -> WorkerRuntime:
     """The model on its device, the keys (``KeysMissing`` fails a worker at start, not per
-    task), the database and the blob store."""
+    task), the database, the blob store and the consent gate (the application's own,
+    ``real_gate``, unless one is given)."""
     device = resolve_device(settings)
     pipeline = TalkingHeadPipeline.from_pretrained(
         device=device, audio_limits=AudioLimits(max_seconds=settings.max_audio_seconds))
     release = ReleasePath.from_settings(settings, pipeline=pipeline)
     engine = make_engine(settings.database_url)
     return WorkerRuntime(settings, device, engine, make_session_factory(engine),
-                         LocalBlobStore(settings.blob_root), release, gate,
+                         LocalBlobStore(settings.blob_root), release,
+                         gate if gate is not None else real_gate(settings),
                          AuditContext(actor=f"system:worker:{socket.gethostname()[:100]}"))

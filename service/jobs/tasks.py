@@ -60,6 +60,7 @@ from service.jobs.leases import (
     take_lease,
 )
 from service.storage import BlobStore, StoredBlob
+from service.webhooks.events import enqueue_job_event
 
 if TYPE_CHECKING:  # the release path imports torch: only a worker running a job loads it
     from service.jobs.runtime import WorkerRuntime
@@ -138,8 +139,6 @@ def _render(runtime: WorkerRuntime, ticket: JobTicket) -> RenderOutcome:
 
 def _recheck_consent(runtime: WorkerRuntime, ticket: JobTicket) -> None:
     """Consent may have been revoked while the job waited: ask the gate again."""
-    if runtime.gate is None:
-        return
     request = GateRequest(ticket.organisation_id, ticket.subject_id, ticket.purpose,
                           ticket.portrait.id, ticket.audio.id, ticket.is_test, utcnow(),
                           GateStage.RUN)
@@ -189,6 +188,7 @@ def _complete(runtime: WorkerRuntime, ticket: JobTicket, video: ReleasedVideo,
                                  subject_id=ticket.subject_id, consent_id=ticket.consent_id,
                                  sha256=stored.sha256, is_test=ticket.is_test, created_at=now))
             session.flush()
+            enqueue_job_event(session, session.get(Job, ticket.job_id), "job.succeeded", now=now)
             record(session, runtime.context, "job:job:succeed", f"job:{ticket.job_id}",
                    now=now, payload={"asset_id": video.asset_id, "sha256": stored.sha256,
                                      "frames": video.frames, "attempt": ticket.attempt,
@@ -212,6 +212,7 @@ def _fail(runtime: WorkerRuntime, ticket: JobTicket, code: str, message: str,
                                    lease_owner=None, lease_expires_at=None)
         ).rowcount
         if failed:
+            enqueue_job_event(session, session.get(Job, ticket.job_id), "job.failed", now=now)
             record(session, runtime.context, "job:job:fail", f"job:{ticket.job_id}",
                    outcome=outcome, now=now,
                    payload={"error_code": code, "attempt": ticket.attempt,
@@ -241,7 +242,10 @@ def register_tasks(app: Any) -> None:
     """Register ``likeness.jobs.render`` on a ``LikenessCelery`` app."""
     from service.jobs.celery_app import RENDER_TASK
 
-    @app.task(name=RENDER_TASK, bind=True, acks_late=True, max_retries=MAX_TASK_RETRIES)
+    # shared=False: each LikenessCelery app owns its task. Shared tasks are registered on every
+    # app in the process and resolve to the *first* app's callable (its settings, its database).
+    @app.task(name=RENDER_TASK, bind=True, acks_late=True, max_retries=MAX_TASK_RETRIES,
+              shared=False)
     def render_job(task: Any, job_id: str) -> dict[str, Any]:
         try:
             outcome = run_job(app.runtime(), uuid.UUID(job_id))

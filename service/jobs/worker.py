@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import import_module
 from typing import Self
 
@@ -46,6 +46,8 @@ def run_worker(settings: Settings, gate: ConsentGate | None = None, *, pool: str
     if pool not in POOLS:
         raise ValueError(f"pool must be one of {POOLS}")
     app = make_celery(settings, gate)
+    app.set_current()  # the pool resolves task names through the current app
+    app.set_default()
     if pool == "solo":
         runtime = app.runtime()
         log.info("model loaded on %s", runtime.device)
@@ -77,6 +79,15 @@ def _load_in_children(app: LikenessCelery) -> None:
     worker_process_init.connect(load, weak=False)
 
 
+def _webhook_delivery(settings: Settings, sessions: sessionmaker[Session]) -> Callable[[], object]:
+    """One delivery pass over due webhooks (job events), run by the maintenance loop."""
+    from service.db.types import utcnow
+    from service.webhooks.delivery import DeliveryConfig, WebhookClient, deliver_due
+
+    client, config = WebhookClient.from_settings(settings), DeliveryConfig.from_settings(settings)
+    return lambda: deliver_due(sessions, utcnow(), client, config)
+
+
 def _start_maintenance(app: LikenessCelery, sessions: sessionmaker[Session],
                        stop: threading.Event) -> threading.Thread:
     settings = app.likeness_settings
@@ -85,7 +96,8 @@ def _start_maintenance(app: LikenessCelery, sessions: sessionmaker[Session],
     thread = threading.Thread(
         target=run_maintenance, name="likeness-maintenance", daemon=True,
         kwargs={"sessions": sessions, "relay": relay, "max_attempts": settings.job_max_attempts,
-                "interval_seconds": settings.maintenance_interval_seconds, "stop": stop})
+                "interval_seconds": settings.maintenance_interval_seconds, "stop": stop,
+                "also": _webhook_delivery(settings, sessions)})
     thread.start()
     return thread
 
@@ -116,13 +128,18 @@ class EmbeddedWorker:
             pool="solo", concurrency=1, queues=[settings.gpu_queue],
             hostname=host_format(default_nodename(self._hostname)), without_gossip=True,
             without_mingle=True, without_heartbeat=True, optimization="fair")
-        consumer = threading.Thread(target=self._controller.start, name="likeness-worker",
-                                    daemon=True)
+        consumer = threading.Thread(target=self._consume, name="likeness-worker", daemon=True)
         consumer.start()
         self._threads.append(consumer)
         if self._maintenance:
             self._threads.append(_start_maintenance(self.app, runtime.sessions, self._stop))
         return self
+
+    def _consume(self) -> None:
+        # The solo pool resolves task names through the thread's *current* app; make it ours,
+        # or another LikenessCelery app in this process (the API's publisher) would answer.
+        self.app.set_current()
+        self._controller.start()
 
     def stop(self) -> None:
         """Finish the task in hand (warm shutdown), then stop the maintenance loop."""
@@ -150,7 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-maintenance", action="store_true",
                         help="do not run the lease reaper and outbox relay in this worker")
     parser.add_argument("--gate", metavar="MODULE:NAME",
-                        help="a consent gate to ask again before each render")
+                        help="the consent gate asked again before each render (default: the "
+                             "application's, service.jobs.consent.real_gate)")
     parser.add_argument("--loglevel", default="INFO")
     parser.add_argument("--hostname", help="node name; %%h is this host (default celery@%%h)")
     args = parser.parse_args(argv)

@@ -80,7 +80,10 @@ def test_an_embedded_worker_renders_in_this_process(tmp_path):
     with EmbeddedWorker(settings, consent_table_gate) as worker:
         job_id, entry_id = submit_committed(sessions, world, controls={"steps": 2})
         relay = OutboxRelay(sessions, CeleryPublisher(worker.app), resend_after_seconds=900)
-        assert relay.send_now([entry_id]).sent == (job_id,)
+        # The worker's own maintenance loop may relay the entry first; either way it is sent
+        # exactly once and the send must not fail.
+        report = relay.send_now([entry_id])
+        assert report.failed is None and report.sent in ((job_id,), ())
 
         def finished() -> bool:
             with session_scope(sessions) as session:

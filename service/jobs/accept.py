@@ -1,0 +1,89 @@
+"""A partner's job request, accepted or refused in one transaction: what ``POST /v1/jobs`` does
+once HTTP is peeled off.
+
+    ownership (subject and inputs are the caller's, in its environment; else NotFound)
+      -> inline files stored as assets (a retry reuses the parts it stored the first time)
+      -> the monthly quota (skipped for a retry: it creates nothing)
+      -> ``submit_job``: idempotency, the consent gate, job + outbox + audit
+
+The inputs are either asset ids uploaded beforehand or files sent inline, already validated
+(``service.domain.uploads``: the real format, the size and pixel limits, one face and its
+identity encoding, decodable speech). An inline portrait is stored for no subject: whether it
+shows the subject is the consent gate's question, answered with its refusal code like any
+other portrait. The caller commits (also on ``ConsentRefused``: the refusal is on record).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from service.db.audit import AuditContext
+from service.db.models import Asset
+from service.domain.assets import Owner, get_asset, owned_subject, store_asset
+from service.domain.uploads import ValidatedUpload
+from service.jobs.gate import ConsentGate
+from service.jobs.queries import job_for_key
+from service.jobs.quota import reserve_quota
+from service.jobs.submit import JobSubmission, submit_job
+from service.storage import BlobStore
+
+Input = uuid.UUID | ValidatedUpload  # an asset id, or a file sent with the request
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    subject_id: uuid.UUID
+    purpose: str
+    portrait: Input
+    audio: Input
+    controls: dict[str, Any]
+    idempotency_key: str | None
+
+
+@dataclass(frozen=True)
+class AcceptPolicy:
+    """The deployment's answers: who decides consent, how many jobs, how alike a face."""
+
+    gate: ConsentGate
+    quota_per_month: int  # for the caller's environment (live or test)
+    face_threshold: float
+
+
+def accept_job(session: Session, context: AuditContext, store: BlobStore, *, owner: Owner,
+               api_key_id: uuid.UUID | None, request: JobRequest, policy: AcceptPolicy,
+               now: datetime) -> JobSubmission:
+    owned_subject(session, owner, request.subject_id)
+    earlier = job_for_key(session, owner.organisation_id, request.idempotency_key)
+    portrait_id = _input(session, context, store, owner, request.portrait,
+                         earlier and earlier.portrait_asset_id, policy.face_threshold)
+    audio_id = _input(session, context, store, owner, request.audio,
+                      earlier and earlier.audio_asset_id, policy.face_threshold)
+    if earlier is None:
+        reserve_quota(session, organisation_id=owner.organisation_id, is_test=owner.is_test,
+                      limit=policy.quota_per_month, now=now)
+    return submit_job(session, context, organisation_id=owner.organisation_id,
+                      subject_id=request.subject_id, purpose=request.purpose,
+                      portrait_asset_id=portrait_id, audio_asset_id=audio_id,
+                      controls=request.controls, idempotency_key=request.idempotency_key,
+                      gate=policy.gate, api_key_id=api_key_id, is_test=owner.is_test, now=now)
+
+
+def _input(session: Session, context: AuditContext, store: BlobStore, owner: Owner,
+           given: Input, earlier_id: uuid.UUID | None, face_threshold: float) -> uuid.UUID:
+    if isinstance(given, uuid.UUID):
+        return get_asset(session, owner, given).id
+    if earlier_id is not None:
+        # A retry sends the same bytes again: answer from the parts stored the first time
+        # rather than storing them twice. Other bytes fall through and conflict in submit_job.
+        earlier: Asset | None = session.get(Asset, earlier_id)
+        if earlier is not None and earlier.sha256 == hashlib.sha256(given.data).hexdigest():
+            return earlier.id
+    return store_asset(session, context, store, owner=owner, upload=given,
+                       face_threshold=face_threshold).id
+

@@ -1,0 +1,131 @@
+"""The application's consent gate (``real_gate``) on PostgreSQL and SQLite: real dlib encodings
+of real photos, the consent table's states, and the gate as the job code and the worker hold
+it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+
+from service.auth import create_organisation
+from service.db import AuditContext
+from service.db.models import Asset, AssetKind, Consent, ConsentStatus, Subject
+from service.domain import Owner, UploadLimits, ValidatedUpload, validate_portrait
+from service.domain.assets import new_asset_row
+from service.errors import ConsentRefused
+from service.jobs import GateRequest, GateStage, make_celery, submit_job
+from service.jobs.consent import DatabaseConsentGate, real_gate
+from service.settings import Settings
+from service.storage import LocalBlobStore
+from tests.service.api.conftest import biden, face
+from tests.service.jobs.conftest import speech_wav
+
+CTX = AuditContext(actor="system:test", request_id="req-consent-gate")
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture(scope="module")
+def portraits() -> dict[str, ValidatedUpload]:
+    limits = UploadLimits.from_settings(Settings())
+    return {name: validate_portrait(data, limits) for name, data in
+            (("obama", face("obama.jpg")), ("obama2", face("obama2.jpg")), ("biden", biden()))}
+
+
+@dataclass(frozen=True)
+class Scene:
+    org_id: uuid.UUID
+    subject_id: uuid.UUID
+    consent: Consent
+    portraits: dict[str, uuid.UUID]  # job portraits by name (none of them a reference)
+    audio_id: uuid.UUID
+
+
+def _scene(session: Session, tmp_path: Path, portraits: dict[str, ValidatedUpload]) -> Scene:
+    store = LocalBlobStore(tmp_path / "blobs")
+    org = create_organisation(session, CTX, name="Studio", declared_use_case="dubbing")
+    owner = Owner(org.id, is_test=False)
+    subject = Subject(organisation_id=org.id, display_name="Ada", created_at=NOW)
+    session.add(subject)
+    session.flush()
+    session.add(new_asset_row(store, owner, portraits["obama"], subject_id=subject.id, now=NOW,
+                              is_reference=True))
+    consent = Consent(subject_id=subject.id, organisation_id=org.id,
+                      status=ConsentStatus.APPROVED, purposes=["dubbing"],
+                      expires_at=NOW + timedelta(days=30), requested_at=NOW, reviewed_at=NOW)
+    session.add(consent)
+    ids = {}
+    for name in ("obama2", "biden"):
+        row = new_asset_row(store, owner, portraits[name], subject_id=None, now=NOW)
+        session.add(row)
+        ids[name] = row
+    # A portrait row with no encoding (not validated through the upload path).
+    bare = new_asset_row(store, owner, portraits["obama2"], subject_id=None, now=NOW)
+    bare.face_encoding = None
+    session.add(bare)
+    ids["bare"] = bare
+    blob = store.put_bytes(speech_wav(1.0))
+    audio = Asset(organisation_id=org.id, kind=AssetKind.AUDIO, sha256=blob.sha256,
+                  size_bytes=blob.size_bytes, media_type="audio/wav", storage_key=blob.key)
+    session.add(audio)
+    session.flush()
+    return Scene(org.id, subject.id, consent, {k: v.id for k, v in ids.items()}, audio.id)
+
+
+def _ask(session: Session, scene: Scene, portrait: str = "obama2", *, org_id=None,
+         purpose: str = "dubbing", now: datetime = NOW, threshold: float = 0.5):
+    request = GateRequest(org_id or scene.org_id, scene.subject_id, purpose,
+                          scene.portraits[portrait], scene.audio_id, False, now, GateStage.RUN)
+    return DatabaseConsentGate(threshold)(session, request)
+
+
+def test_the_gate_reads_the_portraits_encoding_and_the_consent(db_session, tmp_path,
+                                                               portraits) -> None:
+    scene = _scene(db_session, tmp_path, portraits)
+    allowed = _ask(db_session, scene)
+    assert allowed.allowed and allowed.consent_id == scene.consent.id
+    assert 0.3 < allowed.face.distance < 0.45  # obama2 against the obama reference
+    mismatch = _ask(db_session, scene, "biden")
+    assert mismatch.reason == "face_mismatch" and mismatch.face.distance > 0.7
+    assert _ask(db_session, scene, "bare").reason == "face_mismatch"
+    # The threshold is the settings' value: tight enough, even the same person is refused.
+    assert _ask(db_session, scene, threshold=0.2).reason == "face_mismatch"
+    assert _ask(db_session, scene, purpose="advertising").reason == "purpose_not_covered"
+    assert _ask(db_session, scene, now=NOW + timedelta(days=31)).reason == "consent_expired"
+    # Another partner naming these ids holds no consent - and the portrait is not its own.
+    other = create_organisation(db_session, CTX, name="Other", declared_use_case="ads")
+    assert _ask(db_session, scene, org_id=other.id).reason == "face_mismatch"
+    scene.consent.status = ConsentStatus.REVOKED
+    db_session.flush()
+    assert _ask(db_session, scene).reason == "consent_revoked"
+
+
+def test_submit_job_with_the_real_gate_records_the_refusal(db_session, tmp_path,
+                                                           portraits) -> None:
+    scene = _scene(db_session, tmp_path, portraits)
+    gate = real_gate(Settings(data_dir=tmp_path, face_match_threshold=0.5))
+
+    def submit(portrait: str):
+        return submit_job(db_session, CTX, organisation_id=scene.org_id,
+                          subject_id=scene.subject_id, purpose="dubbing",
+                          portrait_asset_id=scene.portraits[portrait],
+                          audio_asset_id=scene.audio_id, controls={"steps": 2},
+                          idempotency_key=None, gate=gate, now=NOW)
+
+    assert submit("obama2").job.consent_id == scene.consent.id
+    with pytest.raises(ConsentRefused) as refused:
+        submit("biden")
+    assert refused.value.context["reason"] == "face_mismatch"
+
+
+def test_workers_default_to_the_real_gate(tmp_path) -> None:
+    settings = Settings(data_dir=tmp_path, face_match_threshold=0.45)
+    app = make_celery(settings)
+    try:
+        assert app.consent_gate == DatabaseConsentGate(0.45)
+    finally:
+        app.close()
