@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from service.cli_common import build_controls, controls_options, reports_errors
 from service.cli_ops import COMMANDS as OPERATOR_COMMANDS
-from service.cli_release import generate, pki, verify
+from service.cli_release import generate, pki, quickstart, verify
 from service.settings import Settings
 
 
@@ -56,6 +56,7 @@ def demo(portrait: Path | None, audio: Path | None, out: Path, **control_values:
 main.add_command(pki)
 main.add_command(generate)
 main.add_command(verify)
+main.add_command(quickstart)
 for command in OPERATOR_COMMANDS:
     main.add_command(command)
 

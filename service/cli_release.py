@@ -124,3 +124,28 @@ def _print_report(report: Any) -> None:
     else:
         click.echo(f"watermark: none found in {mark['frames_used']} frames "
                    f"(confidence {mark['confidence']:.3f})")
+
+
+@click.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("out/quickstart"), show_default=True,
+              help="Sandbox data (fresh database, kept keys) and the downloaded video.")
+@click.option("--portrait", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Portrait (default: the bundled sample).")
+@click.option("--audio", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Speech (default: the bundled sample).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--steps", type=click.IntRange(1, 50), default=8, show_default=True)
+@reports_errors
+def quickstart(out_dir: Path, portrait: Path | None, audio: Path | None, seed: int,
+               steps: int) -> None:
+    """The whole gated path on the embedded default (SQLite, no servers): partner, officer,
+    consent approval, a job through the HTTP API and a real worker, download, verification."""
+    from service.demo import SAMPLE_PORTRAIT, SAMPLE_SPEECH
+    from service.quickstart import run_quickstart
+
+    result = run_quickstart(out_dir, portrait or SAMPLE_PORTRAIT, audio or SAMPLE_SPEECH,
+                            {"seed": seed, "steps": steps}, say=click.echo)
+    click.echo(f"verify: {result.verdict}")
+    click.echo(f"done in {result.seconds:.1f} s: {result.video} (asset {result.asset_id})")
+    sys.exit(0 if result.verdict_code == "signed_intact" else 1)

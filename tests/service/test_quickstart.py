@@ -1,0 +1,54 @@
+"""``likeness quickstart``: the whole gated path on the embedded default (SQLite database and
+broker, no Redis), over real HTTP and a real in-process Celery worker."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from service.db import make_engine
+from service.db.audit import verify_audit_chain
+from service.db.engine import make_session_factory
+from service.db.models import AuditEventRow, Consent, ConsentStatus
+from service.demo import SAMPLE_PORTRAIT, SAMPLE_SPEECH
+from service.media.audio import load_audio
+from service.quickstart import run_quickstart, sandbox_settings
+
+
+@pytest.fixture()
+def short_speech(tmp_path) -> Path:
+    samples, rate = load_audio(SAMPLE_SPEECH)
+    path = tmp_path / "speech.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((samples[: int(2.0 * rate)] * 32767).astype(np.int16).tobytes())
+    return path
+
+
+@pytest.mark.slow
+def test_quickstart_passes_the_gate_and_releases_a_verified_video(tmp_path, short_speech):
+    lines: list[str] = []
+    result = run_quickstart(tmp_path / "qs", SAMPLE_PORTRAIT, short_speech, {"steps": 2},
+                            say=lines.append)
+
+    assert result.verdict_code == "signed_intact"
+    assert result.video.is_file() and result.video.stat().st_size > 10_000
+    assert any("approved consent" in line for line in lines)
+
+    settings = sandbox_settings(tmp_path / "qs")
+    engine = make_engine(settings.database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            consent = session.scalars(select(Consent)).one()
+            assert consent.status == ConsentStatus.APPROVED  # the officer's approval is on record
+            actions = set(session.scalars(select(AuditEventRow.action)))
+            assert verify_audit_chain(session).ok
+    finally:
+        engine.dispose()
+    assert {"compliance:consent:approve", "job:job:submit", "job:job:succeed"} <= actions, actions
