@@ -16,13 +16,10 @@ oauth-signing-key`` (created 0600 on first use). Rotating it ends every token at
 
 from __future__ import annotations
 
-import contextlib
-import os
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from joserfc import jwt
 from joserfc.errors import ExpiredTokenError, JoseError
@@ -32,6 +29,7 @@ from service.auth.pepper import parse_pepper
 from service.auth.scopes import Scope
 from service.db.models import KeyEnvironment
 from service.errors import TokenExpired, TokenInvalid
+from service.secret_files import create_secret_file_once
 from service.settings import Settings
 
 ALGORITHM = "HS256"
@@ -60,23 +58,9 @@ def load_signing_key(settings: Settings) -> OctKey:
     else:
         path = settings.oauth_signing_key_file
         if not path.exists():
-            _create_once(path, secrets.token_hex(32) + "\n")
+            create_secret_file_once(path, secrets.token_hex(32) + "\n")
         raw = parse_pepper(path.read_text(), str(path))
     return OctKey.import_key(raw)
-
-
-def _create_once(path: Path, text: str) -> None:
-    """Write ``path`` (0600) unless it exists; concurrent starters keep the first writer's."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        with contextlib.suppress(FileExistsError):
-            os.link(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 def partner_claims(*, organisation_id: uuid.UUID, environment: KeyEnvironment) -> dict[str, str]:

@@ -13,16 +13,15 @@ Stored form: ``version (1 byte) || nonce (12) || ciphertext+tag``.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import uuid
-from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from service.errors import KeysError, PepperInvalid
+from service.secret_files import create_secret_file_once
 from service.settings import Settings
 
 KEY_BYTES = 32
@@ -46,7 +45,7 @@ class SecretBox:
                               "LIKENESS_WEBHOOK_SECRET_KEY"))
         path = settings.webhook_secret_key_file
         if not path.exists():
-            _create_key_file(path)
+            create_secret_file_once(path, secrets.token_hex(KEY_BYTES) + "\n")
         return cls(_parse(path.read_text(), str(path)))
 
     def seal(self, endpoint_id: uuid.UUID, secret: str) -> bytes:
@@ -72,17 +71,3 @@ def _parse(text: str, source: str) -> bytes:
     except ValueError:
         raise PepperInvalid(f"the webhook secret key in {source} is not hex",
                             source=source) from None
-
-
-def _create_key_file(path: Path) -> None:
-    """Write a fresh key unless one exists; of two processes starting together, one wins."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(KEY_BYTES) + "\n")
-        with contextlib.suppress(FileExistsError):  # link() never replaces: the file is whole
-            os.link(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
