@@ -49,27 +49,40 @@ def pki_init(settings: Settings, force: bool, exist_ok: bool) -> None:
 @click.argument("audio", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the signed MP4.")
+@click.option("--subject", "subject_id", type=click.UUID, required=True,
+              help="The person depicted: a subject with approved consent (see the partner API).")
+@click.option("--purpose", required=True, help="What the video is for; the consent must cover it.")
+@click.option("--operator", "email", default=None,
+              help="Who is generating (recorded in the audit trail; default: the OS user).")
 @controls_options
 @click.pass_obj
 @reports_errors
-def generate(settings: Settings, portrait: Path, audio: Path, output: Path,
-             **control_values: Any) -> None:
-    """Animate PORTRAIT speaking AUDIO into a watermarked, C2PA-signed MP4."""
+def generate(settings: Settings, portrait: Path, audio: Path, output: Path, subject_id: Any,
+             purpose: str, email: str | None, **control_values: Any) -> None:
+    """Animate PORTRAIT speaking AUDIO into a watermarked, C2PA-signed MP4 — only for a subject
+    whose approved consent covers PURPOSE and whose references match the portrait's face."""
+    import getpass
+
     from tqdm import tqdm
 
-    from service.release import GenerationRequest, ReleasePath
+    from service.db.audit import AuditContext
+    from service.release import GenerationRequest
+    from service.release.gated import ConsentedUse, GatedRelease
 
     controls = build_controls(**control_values)  # bad controls fail before the model loads
-    release = ReleasePath.from_settings(settings)
+    use = ConsentedUse(subject_id, purpose)
+    context = AuditContext(actor=f"cli:{email or getpass.getuser()}")
+    gated = GatedRelease(settings, context)
+    request = GenerationRequest(portrait, audio, output, controls)
     with tqdm(unit="frame", desc="generate", disable=None, file=sys.stderr) as bar:
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
-        video = release.generate(GenerationRequest(portrait, audio, output, controls), progress)
+        video = gated.generate(request, use, progress)
     s = video.seconds
     click.echo(f"wrote {video.path} ({video.frames} frames, {video.duration_s:.1f} s, "
-               f"asset {video.asset_id})")
+               f"asset {video.asset_id}, registered for subject {subject_id})")
     click.echo(f"stages: model {s.model:.2f} s, watermark {s.watermark:.2f} s, encode "
                f"{s.encode:.2f} s, sign {s.sign:.2f} s, verify {s.verify:.2f} s; "
                f"{video.frames / max(s.total, 1e-9):.1f} frames/s end to end")

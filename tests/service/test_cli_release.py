@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import struct
 import wave
+from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
 
@@ -41,7 +42,66 @@ def data_dir(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("likeness-data")
     code, output = _run("--data-dir", str(directory), "pki", "init")
     assert code == 0, output
+    code, output = _run("--data-dir", str(directory), "db", "upgrade")
+    assert code == 0, output
     return directory
+
+
+PURPOSE = "education"
+
+
+@pytest.fixture(scope="module")
+def subject_id(data_dir) -> str:
+    """The sample portrait's subject, with consent approved by an officer for PURPOSE."""
+    from service.auth.organisations import accept_aup, create_organisation, vet_organisation
+    from service.auth.users import create_user, grant_role
+    from service.db import make_engine
+    from service.db.audit import AuditContext
+    from service.db.engine import make_session_factory, session_scope
+    from service.db.models import Role
+    from service.db.types import utcnow
+    from service.domain.assets import Owner, store_asset
+    from service.domain.consents import approve_consent
+    from service.domain.subjects import SubjectRequest, register_subject
+    from service.domain.uploads import UploadLimits, validate_evidence, validate_portrait
+    from service.settings import Settings
+    from service.storage import LocalBlobStore
+
+    settings = Settings(data_dir=data_dir)
+    limits, store = UploadLimits.from_settings(settings), LocalBlobStore(settings.blob_root)
+    context, expires = AuditContext(actor="test"), utcnow() + timedelta(days=10)
+    engine = make_engine(settings.database_url)
+    with session_scope(make_session_factory(engine)) as session:
+        officer = create_user(session, context, email="officer@test.example", display_name="O")
+        grant_role(session, context, user_id=officer.id, role=Role.COMPLIANCE_OFFICER)
+        organisation = create_organisation(session, context, name="Studio",
+                                           declared_use_case="explainer videos")
+        partner = create_user(session, context, email="partner@test.example", display_name="P")
+        grant_role(session, context, user_id=partner.id, role=Role.PARTNER,
+                   organisation_id=organisation.id)
+        accept_aup(session, context, organisation_id=organisation.id, user_id=partner.id,
+                   aup_version="1")
+        operator = create_user(session, context, email="op@test.example", display_name="Op")
+        grant_role(session, context, user_id=operator.id, role=Role.OPERATOR)
+        vet_organisation(session, context, organisation_id=organisation.id,
+                         operator_id=operator.id)
+        owner = Owner(organisation.id, is_test=False)
+        reference = store_asset(session, context, store, owner=owner,
+                                upload=validate_portrait((SAMPLES / "portrait.png").read_bytes(),
+                                                         limits),
+                                face_threshold=settings.face_match_threshold)
+        subject, consent = register_subject(
+            session, context, store, owner=owner,
+            request=SubjectRequest("Sample presenter", None, (reference.id,),
+                                   frozenset({PURPOSE}), expires),
+            evidence=validate_evidence((SAMPLES / "speech.wav").read_bytes(), limits),
+            vocabulary=settings.consent_purposes, face_threshold=settings.face_match_threshold)
+        approve_consent(session, context, consent_id=consent.id, officer_id=officer.id,
+                        purposes=[PURPOSE], expires_at=expires,
+                        vocabulary=settings.consent_purposes)
+        subject_id = str(subject.id)
+    engine.dispose()
+    return subject_id
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +111,11 @@ def short_speech(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def released(data_dir, short_speech, tmp_path_factory) -> tuple[Path, str]:
+def released(data_dir, subject_id, short_speech, tmp_path_factory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("out") / "talking.mp4"
     code, output = _run("--data-dir", str(data_dir), "generate", str(SAMPLES / "portrait.png"),
-                        str(short_speech), "--out", str(out), "--seed", "3", "--steps", "4")
+                        str(short_speech), "--out", str(out), "--seed", "3", "--steps", "4",
+                        "--subject", subject_id, "--purpose", PURPOSE)
     assert code == 0, output
     return out, output
 
@@ -187,7 +248,7 @@ def test_verify_of_an_unmarked_video_says_no_mark(data_dir, tmp_path):
     ],
 )
 def test_generate_validates_before_any_work_and_leaves_nothing(
-    data_dir, short_speech, tmp_path, portrait, audio, out, code_expected
+    data_dir, subject_id, short_speech, tmp_path, portrait, audio, out, code_expected
 ):
     landscape = tmp_path / "landscape.png"
     from PIL import Image
@@ -199,7 +260,8 @@ def test_generate_validates_before_any_work_and_leaves_nothing(
               "silence": _wav(tmp_path / "silence.wav", np.zeros(32000, np.float32), 16000)}
     out_dir = tmp_path / "out"
     code, output = _run("--data-dir", str(data_dir), "generate", str(portraits[portrait]),
-                        str(audios[audio]), "--out", str(out_dir / out))
+                        str(audios[audio]), "--out", str(out_dir / out), "--subject", subject_id,
+                        "--purpose", PURPOSE)
     assert code == 2
     assert f"error [{code_expected}]" in output
     assert not out_dir.exists() or not any(out_dir.iterdir())
@@ -208,7 +270,7 @@ def test_generate_validates_before_any_work_and_leaves_nothing(
 def test_generate_without_keys_says_how_to_create_them(short_speech, tmp_path):
     code, output = _run("--data-dir", str(tmp_path / "empty"), "generate",
                         str(SAMPLES / "portrait.png"), str(short_speech), "--out",
-                        str(tmp_path / "x.mp4"))
+                        str(tmp_path / "x.mp4"), "--subject", "0" * 32, "--purpose", PURPOSE)
     assert code == 2
     assert "error [keys_missing]" in output and "likeness pki init" in output
     assert not (tmp_path / "x.mp4").exists()
@@ -219,3 +281,49 @@ def test_pki_init_exist_ok_keeps_the_keys(data_dir):
     code, output = _run("--data-dir", str(data_dir), "pki", "init", "--exist-ok")
     assert code == 0 and "kept" in output
     assert (data_dir / "watermark.key").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("portrait", "purpose", "code_expected"),
+    [("portrait.png", "advertising", "purpose_not_covered"),
+     ("obama.jpg", PURPOSE, "face_mismatch")],
+)
+def test_generate_refuses_what_the_consent_does_not_cover(
+    data_dir, subject_id, short_speech, tmp_path, portrait, purpose, code_expected
+):
+    picture = SAMPLES / portrait if portrait == "portrait.png" else FACES / portrait
+    out = tmp_path / "refused.mp4"
+    code, output = _run("--data-dir", str(data_dir), "generate", str(picture), str(short_speech),
+                        "--out", str(out), "--subject", subject_id, "--purpose", purpose)
+    assert code == 2 and f"error [{code_expected}]" in output
+    assert not out.exists()
+
+
+def test_generate_for_an_unknown_subject_or_unmigrated_database(data_dir, short_speech, tmp_path):
+    args = [str(SAMPLES / "portrait.png"), str(short_speech), "--out", str(tmp_path / "x.mp4"),
+            "--purpose", PURPOSE, "--subject"]
+    code, output = _run("--data-dir", str(data_dir), "generate", *args, "0" * 32)
+    assert code == 2 and "error [not_found]" in output
+
+    fresh = tmp_path / "fresh"
+    assert _run("--data-dir", str(fresh), "pki", "init")[0] == 0
+    code, output = _run("--data-dir", str(fresh), "generate", *args, "0" * 32)
+    assert code == 2 and "error [database_not_ready]" in output and "db upgrade" in output
+
+
+@pytest.mark.slow
+def test_generated_video_is_in_the_registry(released, data_dir, subject_id):
+    from sqlalchemy import select
+
+    from service.db import make_engine
+    from service.db.models import Artifact
+
+    _, output = released
+    asset = output.split("asset ")[1].split(",")[0]
+    engine = make_engine(f"sqlite:///{data_dir / 'likeness.db'}")
+    with engine.connect() as connection:
+        row = connection.execute(select(Artifact.subject_id, Artifact.consent_id)
+                                 .where(Artifact.asset_id == asset)).one()
+    engine.dispose()
+    assert str(row.subject_id).replace("-", "") == subject_id.replace("-", "")
+    assert row.consent_id is not None
