@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -168,3 +169,21 @@ class Settings(BaseSettings):
     @property
     def webhook_secret_key_file(self) -> Path:
         return self.data_dir / "webhook-secret-key"
+
+    # -- blob storage backend (service.storage) ------------------------------------------------
+    # "local": content-addressed files under ``blob_root`` (one host). "s3": an S3-compatible
+    # bucket shared by the API and every worker; credentials come from boto3's usual chain
+    # (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, an instance role), never from here.
+    blob_backend: Literal["local", "s3"] = "local"
+    s3_bucket: str = ""
+    # An S3-compatible server ("http://minio:9000"); unset: AWS S3 itself.
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    # Object keys are ``<prefix>/sha256/..``: several deployments can share one bucket.
+    s3_prefix: str = ""
+
+    @model_validator(mode="after")
+    def _s3_needs_bucket(self) -> Settings:
+        if self.blob_backend == "s3" and not self.s3_bucket:
+            raise ValueError("blob_backend 's3' needs s3_bucket")
+        return self

@@ -32,7 +32,7 @@ from service.db.migrate import alembic_config
 from service.domain.uploads import UploadLimits
 from service.metrics import ApiMetrics, MetricsMiddleware
 from service.settings import Settings
-from service.storage import BlobStore, LocalBlobStore
+from service.storage import BlobStore, make_blob_store
 
 REDIS_TIMEOUT_S = 2.0
 
@@ -51,7 +51,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, redis: Redis
     services = ApiServices(
         settings=settings, engine=engine, sessions=make_session_factory(engine), redis=redis,
         limiter=limiter,
-        store=store or LocalBlobStore(settings.blob_root),
+        store=store or make_blob_store(settings),
         pepper=load_api_key_pepper(settings), signing_key=load_signing_key(settings),
         limits=UploadLimits.from_settings(settings),
         migration_head=ScriptDirectory.from_config(alembic_config()).get_current_head())

@@ -18,7 +18,7 @@ from service.jobs.consent import real_gate
 from service.jobs.gate import ConsentGate
 from service.release import ReleasePath
 from service.settings import Settings
-from service.storage import BlobStore, LocalBlobStore
+from service.storage import BlobStore, make_blob_store
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,6 @@ def build_runtime(settings: Settings, gate: ConsentGate | None = None) -> Worker
     release = ReleasePath.from_settings(settings, pipeline=pipeline)
     engine = make_engine(settings.database_url)
     return WorkerRuntime(settings, device, engine, make_session_factory(engine),
-                         LocalBlobStore(settings.blob_root), release,
+                         make_blob_store(settings), release,
                          gate if gate is not None else real_gate(settings),
                          AuditContext(actor=f"system:worker:{socket.gethostname()[:100]}"))

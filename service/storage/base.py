@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -46,6 +47,12 @@ class BlobStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove a blob (retention); deleting a missing blob is not an error."""
+        ...
+
+    def local_copy(self, key: str) -> AbstractContextManager[Path]:
+        """The blob as a file on this machine, for libraries that need a path (PyAV, C2PA):
+        the stored file itself where there is one, else a temporary copy removed on exit.
+        Read it, never write it; ``BlobMissing`` if the blob is not there."""
         ...
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -50,6 +52,14 @@ class LocalBlobStore:
 
     def delete(self, key: str) -> None:
         self.path_for(key).unlink(missing_ok=True)
+
+    @contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        """The blob's own file: nothing to copy on a local store (do not modify it)."""
+        path = self.path_for(key)
+        if not path.is_file():
+            raise BlobMissing(f"blob {key} is not in the store", key=key)
+        yield path
 
     def path_for(self, key: str) -> Path:
         """The file behind ``key`` (local only: lets a worker hand a path to PyAV/C2PA)."""
