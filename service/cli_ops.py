@@ -93,14 +93,17 @@ def serve(settings: Settings, host: str, port: int) -> None:
               show_default=True, help="solo: one job at a time on this process's device.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=1, show_default=True)
 @click.option("--maintenance/--no-maintenance", default=True, show_default=True,
-              help="Also run the outbox relay and the lease reaper in this process.")
+              help="Also run the outbox relay, the lease reaper and webhook delivery here.")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
+              help="Serve this worker's job metrics (Prometheus) on this port.")
 @click.pass_obj
-def worker(settings: Settings, pool: str, concurrency: int, maintenance: bool) -> None:
+def worker(settings: Settings, pool: str, concurrency: int, maintenance: bool,
+           metrics_port: int | None) -> None:
     """Run a GPU worker: loads the model once, renders jobs from the gpu queue."""
     from service.jobs.worker import run_worker
 
     raise SystemExit(run_worker(settings, pool=pool, concurrency=concurrency,
-                                maintenance=maintenance))
+                                maintenance=maintenance, metrics_port=metrics_port))
 
 
 # -- users, organisations, keys ------------------------------------------------------------------

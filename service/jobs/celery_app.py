@@ -24,6 +24,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from service.errors import BrokerUnavailable
 from service.jobs.consent import real_gate
 from service.jobs.gate import ConsentGate
+from service.metrics import JobMetrics
 from service.settings import Settings
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ class LikenessCelery(Celery):
         self.consent_gate: ConsentGate = gate if gate is not None else real_gate(settings)
         self._runtime: WorkerRuntime | None = None
         self._runtime_lock = threading.Lock()
+        # Job outcomes and durations: only the worker sees them (the API scrapes the tables).
+        self.job_metrics = JobMetrics()
 
     def runtime(self) -> WorkerRuntime:
         """The loaded model, sessions and blob store of this process (built on first use)."""

@@ -25,6 +25,7 @@ import hashlib
 import logging
 import shutil
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -247,8 +248,12 @@ def register_tasks(app: Any) -> None:
     @app.task(name=RENDER_TASK, bind=True, acks_late=True, max_retries=MAX_TASK_RETRIES,
               shared=False)
     def render_job(task: Any, job_id: str) -> dict[str, Any]:
+        started = time.perf_counter()
         try:
             outcome = run_job(app.runtime(), uuid.UUID(job_id))
         except TRANSIENT_ERRORS as exc:
             raise task.retry(exc=exc, countdown=min(2 ** task.request.retries, 30)) from exc
+        if outcome.outcome in ("succeeded", "failed"):  # this attempt ended the job
+            app.job_metrics.job_finished(JobState(outcome.state), time.perf_counter() - started,
+                                         outcome.error_code)
         return dataclasses.asdict(outcome)

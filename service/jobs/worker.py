@@ -32,6 +32,7 @@ from service.db.engine import make_engine, make_session_factory
 from service.jobs.celery_app import CeleryPublisher, LikenessCelery, make_celery
 from service.jobs.gate import ConsentGate
 from service.jobs.outbox import OutboxRelay, run_maintenance
+from service.metrics import serve_worker_metrics
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,13 +42,15 @@ POOLS = ("solo", "prefork")
 
 def run_worker(settings: Settings, gate: ConsentGate | None = None, *, pool: str = "solo",
                concurrency: int = 1, maintenance: bool = True, loglevel: str = "INFO",
-               hostname: str | None = None) -> int:
+               hostname: str | None = None, metrics_port: int | None = None) -> int:
     """Consume the GPU queue until a shutdown signal; returns the worker's exit code."""
     if pool not in POOLS:
         raise ValueError(f"pool must be one of {POOLS}")
     app = make_celery(settings, gate)
     app.set_current()  # the pool resolves task names through the current app
     app.set_default()
+    if metrics_port is not None:  # job outcomes and durations for Prometheus
+        serve_worker_metrics(app.job_metrics, metrics_port)
     if pool == "solo":
         runtime = app.runtime()
         log.info("model loaded on %s", runtime.device)
