@@ -1,0 +1,553 @@
+"""Partner service under load: submit latency, queue-to-start latency, jobs/hour per CPU worker.
+
+    .venv/bin/python -m benchmarks.service_load [--clients 100] [--requests 2000]
+        [--api-workers 2] [--api-layout ports] [--postgres URL] [--idle-jobs 5] [--backlog-jobs 10]
+
+Real pieces only: a fresh PostgreSQL database (created and dropped here, migrated with
+alembic), the shared Redis (rate limits in DB 14 under a unique key prefix, the Celery broker
+in DB 13 on a unique queue name; both cleaned up after), the partner API under uvicorn in
+``--api-workers`` subprocesses (``--api-layout``, see ``ApiProcesses``), and a
+real ``python -m service.jobs.worker`` subprocess on the CPU.
+
+1. Setup over HTTP, like ``likeness quickstart``: operator, officer, vetted partner and its API
+   key; the sample portrait registered as a consented subject, approved by the officer; then a
+   portrait (of that subject) and a 2 s speech clip uploaded and validated once.
+2. Submit phase, no worker running: first one client (``--baseline-requests``: the service
+   time without queueing), then ``--clients`` threads, one keep-alive httpx client each,
+   POST /v1/jobs referencing those assets with a unique Idempotency-Key, ``--requests`` in all.
+   Latency is client-side (request sent to response read), so it includes the consent gate,
+   quota count, the job + outbox + audit transaction and the client threads' own CPU share.
+3. The queued jobs are cancelled and the broker queue purged; one worker starts. Queue-to-start
+   is ``jobs.started_at`` (the worker took the lease) minus the client's clock just before the
+   POST, for jobs submitted one at a time while the worker is idle. Jobs/hour per worker is
+   ``--backlog-jobs`` submitted at once, divided by first start -> last finish.
+
+Writes ``reports/service/load.md`` and ``load.json`` (``--report STEM``). Figures only, no assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import wave
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Self
+
+import httpx
+import numpy as np
+from redis import Redis
+from sqlalchemy import create_engine, select, text, update
+from sqlalchemy.engine import make_url
+
+from service.db.engine import make_engine, make_session_factory, session_scope
+from service.db.migrate import upgrade_database
+from service.db.models import Job, JobState
+from service.demo import SAMPLE_PORTRAIT, SAMPLE_SPEECH
+from service.keys import init_development_keys
+from service.quickstart import (
+    PURPOSE,
+    _ApiServer,
+    _approve,
+    _bootstrap,
+    _ok,
+    _register_subject,
+)
+from service.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT_DIR = ROOT / "reports" / "service"
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/likeness_bench"
+REDIS_HOST = "redis://127.0.0.1:6379"
+CLIP_SECONDS = 2.0
+CONTROLS = {"seed": 0, "steps": 4}
+GOAL_P99_MS = 50.0
+
+
+@dataclass(frozen=True)
+class Assets:
+    subject_id: str
+    portrait_id: str
+    audio_id: str
+
+    def body(self) -> dict:
+        return {"subject_id": self.subject_id, "purpose": PURPOSE,
+                "portrait_asset_id": self.portrait_id, "audio_asset_id": self.audio_id,
+                "controls": CONTROLS}
+
+
+@dataclass(frozen=True)
+class SubmitFigures:
+    clients: int
+    requests: int
+    seconds: float
+    requests_per_second: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    mean_ms: float
+    statuses: dict[str, int]
+
+
+@dataclass(frozen=True)
+class WorkerFigures:
+    idle_jobs: int
+    queue_to_start_ms: list[float]
+    queue_to_start_p50_ms: float
+    queue_to_start_max_ms: float
+    backlog_jobs: int
+    backlog_seconds: float
+    render_p50_s: float
+    jobs_per_hour: float
+    states: dict[str, int]
+
+
+# -- environment: database, Redis, settings ----------------------------------------------------
+
+def bench_settings(data_dir: Path, database_url: str, token: str) -> Settings:
+    return Settings(data_dir=data_dir, database_url=database_url,
+                    redis_url=f"{REDIS_HOST}/14", redis_key_prefix=f"likeness-bench-{token}:",
+                    broker_url=f"{REDIS_HOST}/13", gpu_queue=f"likeness-bench-{token}",
+                    rate_limit_per_minute=10_000_000, job_quota_live_per_month=10_000_000,
+                    device="cpu", maintenance_interval_seconds=1.0)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The same settings as ``LIKENESS_*`` variables, for the API and worker subprocesses."""
+    env = dict(os.environ)
+    for name in ("data_dir", "database_url", "redis_url", "redis_key_prefix", "broker_url",
+                 "gpu_queue", "rate_limit_per_minute", "job_quota_live_per_month", "device",
+                 "maintenance_interval_seconds"):
+        env[f"LIKENESS_{name.upper()}"] = str(getattr(settings, name))
+    return env
+
+
+def _admin_engine(url: str):
+    return create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+
+
+def create_database(url: str) -> None:
+    name = make_url(url).database
+    engine = _admin_engine(url)
+    with engine.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+
+
+def drop_database(url: str) -> None:
+    engine = _admin_engine(url)
+    with engine.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def clean_redis(settings: Settings, broker_keys_before: set[bytes]) -> None:
+    """Only this run's keys: the limiter's prefix in DB 14, new kombu keys in DB 13."""
+    with Redis.from_url(settings.redis_url) as limits:
+        keys = list(limits.scan_iter(match=f"{settings.redis_key_prefix}*"))
+        if keys:
+            limits.delete(*keys)
+    with Redis.from_url(settings.broker_url) as broker:
+        new = set(broker.keys("*")) - broker_keys_before
+        if new:
+            broker.delete(*new)
+
+
+def purge_queue(settings: Settings) -> int:
+    with Redis.from_url(settings.broker_url) as broker:
+        waiting = broker.llen(settings.gpu_queue)
+        broker.delete(settings.gpu_queue)
+    return int(waiting)
+
+
+def write_clip(directory: Path) -> Path:
+    """The first ``CLIP_SECONDS`` of the bundled speech, as 16-bit WAV."""
+    with wave.open(str(SAMPLE_SPEECH), "rb") as source:
+        params = source.getparams()
+        frames = source.readframes(int(CLIP_SECONDS * params.framerate))
+    clip = directory / "speech-2s.wav"
+    with wave.open(str(clip), "wb") as target:
+        target.setparams(params)
+        target.writeframes(frames)
+    return clip
+
+
+# -- processes ---------------------------------------------------------------------------------
+
+class ApiProcesses:
+    """The API under uvicorn in subprocesses; entered, the list of their base URLs.
+
+    ``layout="ports"``: ``count`` single-process servers, one port each, the clients spread
+    over them (a load balancer's job in deployment). ``layout="uvicorn-workers"``: one
+    ``uvicorn --workers count`` on one port. The latter binds its socket itself with
+    ``proto=0``, so asyncio never sets TCP_NODELAY on its connections (see the report).
+    """
+
+    def __init__(self, settings: Settings, count: int, layout: str) -> None:
+        base = [sys.executable, "-m", "uvicorn", "--factory",
+                "service.api.app:app_from_environment", "--host", "127.0.0.1",
+                "--log-level", "warning", "--no-access-log"]
+        ports = [_free_port() for _ in range(count if layout == "ports" else 1)]
+        workers = "1" if layout == "ports" else str(count)
+        self.commands = [[*base, "--port", str(port), "--workers", workers] for port in ports]
+        self.urls = [f"http://127.0.0.1:{port}" for port in ports]
+        self.env = settings_env(settings)
+        self.processes: list[subprocess.Popen] = []
+
+    def __enter__(self) -> list[str]:
+        self.processes = [subprocess.Popen(command, env=self.env, cwd=ROOT)
+                          for command in self.commands]
+        for url, process in zip(self.urls, self.processes, strict=True):
+            _wait_healthy(url, process)
+        return self.urls
+
+    def __exit__(self, *_exc: object) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.wait(timeout=30)
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the API at {url} did not start")
+
+
+class _ThreadServer:
+    """``quickstart._ApiServer`` (uvicorn on a thread of this process), yielding a URL list."""
+
+    def __init__(self, settings: Settings) -> None:
+        from service.api.app import create_app
+
+        self.server = _ApiServer(create_app(settings))
+
+    def __enter__(self) -> list[str]:
+        return [self.server.__enter__()]
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.__exit__(*exc)
+
+
+class WorkerProcess:
+    """``python -m service.jobs.worker`` (solo pool, CPU); ready once Celery says so."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.command = [sys.executable, "-m", "service.jobs.worker", "--loglevel", "INFO",
+                        "--hostname", "bench@%h"]
+        self.env = settings_env(settings)
+        self.ready = threading.Event()
+        self.process: subprocess.Popen | None = None
+
+    def _watch(self) -> None:
+        for line in self.process.stderr:
+            if " ready." in line:
+                self.ready.set()
+
+    def __enter__(self) -> Self:
+        self.process = subprocess.Popen(self.command, env=self.env, cwd=ROOT, text=True,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        threading.Thread(target=self._watch, daemon=True).start()
+        if not self.ready.wait(180):
+            self.process.kill()
+            raise RuntimeError("the worker did not become ready")
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.process.terminate()  # SIGTERM: Celery's warm shutdown
+        self.process.wait(timeout=60)
+
+
+# -- phases ------------------------------------------------------------------------------------
+
+def setup_subject(base_url: str, settings: Settings, clip: Path) -> tuple[str, Assets]:
+    people = _bootstrap(settings)
+    expires = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0)
+    with httpx.Client(base_url=base_url, timeout=120,
+                      headers={"X-Api-Key": people.api_key}) as partner, \
+            httpx.Client(base_url=base_url, timeout=60,
+                         headers={"Authorization": f"Bearer {people.officer_token}"}) as officer:
+        subject_id, consent_id = _register_subject(partner, SAMPLE_PORTRAIT, SAMPLE_SPEECH,
+                                                   expires, lambda _line: None)
+        _approve(officer, consent_id, expires, lambda _line: None)
+        with SAMPLE_PORTRAIT.open("rb") as handle:
+            portrait = _ok(partner.post("/v1/assets", data={"kind": "portrait",
+                                                            "subject_id": subject_id},
+                                        files={"file": (SAMPLE_PORTRAIT.name, handle)})).json()
+        with clip.open("rb") as handle:
+            audio = _ok(partner.post("/v1/assets", data={"kind": "audio"},
+                                     files={"file": (clip.name, handle)})).json()
+    return people.api_key, Assets(subject_id, portrait["id"], audio["id"])
+
+
+def submit_phase(urls: list[str], api_key: str, assets: Assets, clients: int,
+                 requests: int) -> SubmitFigures:
+    body, lock = assets.body(), threading.Lock()
+    remaining, samples = [requests], []
+    start = threading.Barrier(clients + 1)
+
+    def client(base_url: str) -> None:
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        with httpx.Client(base_url=base_url, timeout=60, limits=limits,
+                          headers={"X-Api-Key": api_key}) as http:
+            http.get("/healthz")  # open the keep-alive connection before the clock starts
+            start.wait()
+            while True:
+                with lock:
+                    if remaining[0] == 0:
+                        return
+                    remaining[0] -= 1
+                began = time.perf_counter()
+                try:
+                    status = str(http.post("/v1/jobs", json=body, headers={
+                        "Idempotency-Key": str(uuid.uuid4())}).status_code)
+                except httpx.TransportError as exc:
+                    status = type(exc).__name__
+                with lock:
+                    samples.append((time.perf_counter() - began, status))
+
+    threads = [threading.Thread(target=client, args=(urls[index % len(urls)],), daemon=True)
+               for index in range(clients)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - began
+    latency = np.array([sample[0] for sample in samples]) * 1000
+    return SubmitFigures(clients, len(samples), round(seconds, 2),
+                         round(len(samples) / seconds, 1),
+                         *(round(float(np.percentile(latency, q)), 1) for q in (50, 90, 99)),
+                         round(float(latency.max()), 1), round(float(latency.mean()), 1),
+                         dict(Counter(sample[1] for sample in samples)))
+
+
+def cancel_queued(settings: Settings) -> int:
+    """Bulk-cancel the submit phase's jobs (a throwaway database: no audit events needed)."""
+    engine = make_engine(settings.database_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            result = session.execute(update(Job).where(Job.state == JobState.QUEUED)
+                                     .values(state=JobState.CANCELLED,
+                                             finished_at=datetime.now(UTC)))
+            return result.rowcount
+    finally:
+        engine.dispose()
+
+
+def _jobs(settings: Settings, ids: list[str]) -> list[Job]:
+    engine = make_engine(settings.database_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            rows = session.scalars(select(Job).where(Job.id.in_([uuid.UUID(i) for i in ids])))
+            jobs = list(rows)
+            session.expunge_all()
+            return jobs
+    finally:
+        engine.dispose()
+
+
+def _wait_finished(settings: Settings, ids: list[str], timeout: float = 1800) -> list[Job]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        jobs = _jobs(settings, ids)
+        if all(job.finished_at is not None for job in jobs):
+            return jobs
+        time.sleep(0.25)
+    raise RuntimeError(f"jobs did not finish in {timeout:.0f} s")
+
+
+def _submit_one(http: httpx.Client, assets: Assets) -> str:
+    response = _ok(http.post("/v1/jobs", json=assets.body(),
+                             headers={"Idempotency-Key": str(uuid.uuid4())}))
+    return response.json()["id"]
+
+
+def worker_phase(base_url: str, api_key: str, settings: Settings, assets: Assets,
+                 idle_jobs: int, backlog_jobs: int) -> WorkerFigures:
+    states: Counter[str] = Counter()
+    with WorkerProcess(settings), httpx.Client(base_url=base_url, timeout=60,
+                                               headers={"X-Api-Key": api_key}) as http:
+        # A first job warms the model's lazy parts; not counted.
+        _wait_finished(settings, [_submit_one(http, assets)])
+        waits = []
+        for _ in range(idle_jobs):
+            time.sleep(1.0)  # the worker has acked and is blocked on the queue again
+            sent = time.time()
+            job = _wait_finished(settings, [_submit_one(http, assets)])[0]
+            states[job.state.value] += 1
+            waits.append(round((job.started_at.timestamp() - sent) * 1000, 1))
+        time.sleep(1.0)
+        batch = [_submit_one(http, assets) for _ in range(backlog_jobs)]
+        jobs = _wait_finished(settings, batch)
+    states.update(job.state.value for job in jobs)
+    first = min(job.started_at for job in jobs)
+    last = max(job.finished_at for job in jobs)
+    seconds = (last - first).total_seconds()
+    renders = [(job.finished_at - job.started_at).total_seconds() for job in jobs]
+    return WorkerFigures(idle_jobs, waits, round(float(np.median(waits)), 1),
+                         round(float(max(waits)), 1), backlog_jobs, round(seconds, 2),
+                         round(float(np.median(renders)), 2),
+                         round(backlog_jobs / seconds * 3600, 1), dict(states))
+
+
+# -- report ------------------------------------------------------------------------------------
+
+def machine() -> dict[str, str]:
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+               platform.processor())
+    return {"cpu": cpu, "cores": str(os.cpu_count()), "os": platform.platform(),
+            "python": platform.python_version()}
+
+
+def versions(settings: Settings) -> dict[str, str]:
+    engine = make_engine(settings.database_url)
+    with engine.connect() as connection:
+        postgres = connection.execute(text("SHOW server_version")).scalar_one()
+    engine.dispose()
+    with Redis.from_url(settings.redis_url) as redis:
+        return {"postgresql": str(postgres), "redis": str(redis.info()["redis_version"])}
+
+
+def _submit_rows(runs: list[SubmitFigures]) -> list[str]:
+    rows = [("| clients | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | mean ms | "
+             "statuses |"), "|---|---|---|---|---|---|---|---|---|"]
+    for run in runs:
+        rows.append(f"| {run.clients} | {run.requests} | {run.requests_per_second} | "
+                    f"{run.p50_ms} | {run.p90_ms} | {run.p99_ms} | {run.max_ms} | "
+                    f"{run.mean_ms} | {run.statuses} |")
+    return rows
+
+
+def _worker_rows(worker: WorkerFigures) -> list[str]:
+    return [
+        f"## One CPU worker ({CLIP_SECONDS:.0f} s clip, controls {CONTROLS})", "",
+        "| figure | value |", "|---|---|",
+        (f"| queue-to-start, idle worker, p50 / max of {worker.idle_jobs} (ms) | "
+         f"{worker.queue_to_start_p50_ms} / {worker.queue_to_start_max_ms} |"),
+        f"| render per job, p50 (s) | {worker.render_p50_s} |",
+        (f"| backlog of {worker.backlog_jobs}: first start → last finish (s) | "
+         f"{worker.backlog_seconds} |"),
+        f"| jobs/hour per worker | {worker.jobs_per_hour} |",
+        f"| job states | {worker.states} |", "",
+        ("Queue-to-start: client clock just before POST → `jobs.started_at` (the worker took "
+         "the lease), one job at a time with the worker idle."), ""]
+
+
+def write_report(stem: Path, command: str, api_mode: str, env: dict[str, str],
+                 runs: list[SubmitFigures], worker: WorkerFigures | None) -> str:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    figures = {"command": command, "api": api_mode, "machine": env,
+               "submit": [asdict(run) for run in runs],
+               "worker": asdict(worker) if worker else None}
+    stem.with_suffix(".json").write_text(json.dumps(figures, indent=2) + "\n")
+    verdict = "meets" if runs[-1].p99_ms <= GOAL_P99_MS else "misses"
+    lines = [
+        "# Partner service under load", "",
+        (f"`{command}` — API: {api_mode}; PostgreSQL {env['postgresql']}, Redis "
+         f"{env['redis']} (rate limits and Celery broker); {env['cpu']}, {env['cores']} cores "
+         f"shared by the clients, the API and the database; Python {env['python']}."), "",
+        (f"## Submit (POST /v1/jobs, validated assets, no worker) — {verdict} p99 ≤ "
+         f"{GOAL_P99_MS:.0f} ms at {runs[-1].clients} clients"), "",
+        *_submit_rows(runs), "",
+        ("One client first (the service time, no queueing), then the concurrent clients; "
+         "closed loop, no think time, one keep-alive connection per client."), ""]
+    if worker:
+        lines += _worker_rows(worker)
+    report = "\n".join(lines)
+    stem.with_suffix(".md").write_text(report)
+    return report
+
+
+def run(args: argparse.Namespace, command: str) -> str:
+    token = uuid.uuid4().hex[:10]
+    with tempfile.TemporaryDirectory(prefix="likeness-load-") as tmp:
+        settings = bench_settings(Path(tmp) / "data", args.postgres, token)
+        with Redis.from_url(settings.broker_url) as broker:
+            broker_before = set(broker.keys("*"))
+        create_database(settings.database_url)
+        try:
+            engine = make_engine(settings.database_url)
+            upgrade_database(engine)
+            engine.dispose()
+            init_development_keys(settings)
+            clip = write_clip(Path(tmp))
+            if args.api_layout == "thread":
+                server, mode = _ThreadServer(settings), "uvicorn on a thread of the benchmark"
+            else:
+                server = ApiProcesses(settings, args.api_workers, args.api_layout)
+                mode = (f"{args.api_workers} uvicorn processes, one port each, clients spread "
+                        f"over them" if args.api_layout == "ports" else
+                        f"one uvicorn --workers {args.api_workers}")
+            with server as urls:
+                api_key, assets = setup_subject(urls[0], settings, clip)
+                runs = [submit_phase(urls, api_key, assets, clients, requests)
+                        for clients, requests in ((1, args.baseline_requests),
+                                                  (args.clients, args.requests))
+                        if requests > 0]
+                print(f"submit: {runs}", flush=True)
+                print(f"cancelled {cancel_queued(settings)} queued jobs, purged "
+                      f"{purge_queue(settings)} broker messages", flush=True)
+                worker = None if args.no_worker else worker_phase(
+                    urls[0], api_key, settings, assets, args.idle_jobs, args.backlog_jobs)
+            env = machine() | versions(settings)
+            return write_report(args.report, command, mode, env, runs, worker)
+        finally:
+            drop_database(settings.database_url)
+            clean_redis(settings, broker_before)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.service_load",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--baseline-requests", type=int, default=200,
+                        help="submitted by one client first (0: skip)")
+    parser.add_argument("--api-workers", type=int, default=2, help="API processes")
+    parser.add_argument("--api-layout", choices=("ports", "uvicorn-workers", "thread"),
+                        default="ports", help="separate single-process servers on their own "
+                        "ports; uvicorn's own --workers on one port; or one on a thread")
+    parser.add_argument("--postgres", default=DEFAULT_POSTGRES,
+                        help="SQLAlchemy URL of a database to create, use and drop")
+    parser.add_argument("--idle-jobs", type=int, default=5)
+    parser.add_argument("--backlog-jobs", type=int, default=10)
+    parser.add_argument("--no-worker", action="store_true", help="submit phase only")
+    parser.add_argument("--report", type=Path, default=REPORT_DIR / "load",
+                        help="writes STEM.md and STEM.json")
+    args = parser.parse_args()
+    command = shlex.join([".venv/bin/python", "-m", "benchmarks.service_load", *sys.argv[1:]])
+    print(run(args, command))
+
+
+if __name__ == "__main__":
+    main()
