@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     def blob_root(self) -> Path:
         return self.blob_dir or self.data_dir / "blobs"
 
+    # -- retention ----------------------------------------------------------------------------
+    # Uploaded portraits and speech are deleted this many days after upload, once no queued or
+    # running job needs them (reference portraits and consent evidence stay with their
+    # consent). Unset: kept. Purged by the workers' maintenance loop.
+    media_retention_days: float | None = Field(default=None, gt=0)
+
     # -- jobs, outbox and GPU workers (service.jobs) -------------------------------------------
     # Celery broker: "redis://host:6379/0" in deployment; empty means the embedded default,
     # kombu's SQLAlchemy transport on ``data_dir/broker.db`` (a real broker with no Redis).

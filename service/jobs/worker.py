@@ -82,13 +82,27 @@ def _load_in_children(app: LikenessCelery) -> None:
     worker_process_init.connect(load, weak=False)
 
 
-def _webhook_delivery(settings: Settings, sessions: sessionmaker[Session]) -> Callable[[], object]:
-    """One delivery pass over due webhooks (job events), run by the maintenance loop."""
+def _periodic_work(settings: Settings, sessions: sessionmaker[Session]) -> Callable[[], object]:
+    """What the maintenance loop does besides relaying and reaping: deliver due webhooks (job
+    events) and, when configured, purge uploads past their retention."""
+    from service.db.audit import AuditContext
+    from service.db.engine import session_scope
     from service.db.types import utcnow
+    from service.jobs.retention import purge_expired_media
+    from service.storage import make_blob_store
     from service.webhooks.delivery import DeliveryConfig, WebhookClient, deliver_due
 
     client, config = WebhookClient.from_settings(settings), DeliveryConfig.from_settings(settings)
-    return lambda: deliver_due(sessions, utcnow(), client, config)
+    store, context = make_blob_store(settings), AuditContext(actor="system:retention")
+
+    def run() -> None:
+        deliver_due(sessions, utcnow(), client, config)
+        if settings.media_retention_days is not None:
+            with session_scope(sessions) as session:
+                purge_expired_media(session, context, store,
+                                    retention_days=settings.media_retention_days, now=utcnow())
+
+    return run
 
 
 def _start_maintenance(app: LikenessCelery, sessions: sessionmaker[Session],
@@ -100,7 +114,7 @@ def _start_maintenance(app: LikenessCelery, sessions: sessionmaker[Session],
         target=run_maintenance, name="likeness-maintenance", daemon=True,
         kwargs={"sessions": sessions, "relay": relay, "max_attempts": settings.job_max_attempts,
                 "interval_seconds": settings.maintenance_interval_seconds, "stop": stop,
-                "also": _webhook_delivery(settings, sessions)})
+                "also": _periodic_work(settings, sessions)})
     thread.start()
     return thread
 

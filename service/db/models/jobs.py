@@ -68,6 +68,8 @@ class Asset(Base):
     # Uploaded with a test key (sandbox): visible to test keys only.
     is_test: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when retention deleted the bytes (the row stays: jobs and the audit trail cite it).
+    purged_at: Mapped[datetime | None]
 
 
 class Job(Base):
