@@ -63,6 +63,7 @@ from service.quickstart import (
     _bootstrap,
     _ok,
     _register_subject,
+    _upload_inputs,
 )
 from service.settings import Settings
 
@@ -289,14 +290,8 @@ def setup_subject(base_url: str, settings: Settings, clip: Path) -> tuple[str, A
         subject_id, consent_id = _register_subject(partner, SAMPLE_PORTRAIT, SAMPLE_SPEECH,
                                                    expires, lambda _line: None)
         _approve(officer, consent_id, expires, lambda _line: None)
-        with SAMPLE_PORTRAIT.open("rb") as handle:
-            portrait = _ok(partner.post("/v1/assets", data={"kind": "portrait",
-                                                            "subject_id": subject_id},
-                                        files={"file": (SAMPLE_PORTRAIT.name, handle)})).json()
-        with clip.open("rb") as handle:
-            audio = _ok(partner.post("/v1/assets", data={"kind": "audio"},
-                                     files={"file": (clip.name, handle)})).json()
-    return people.api_key, Assets(subject_id, portrait["id"], audio["id"])
+        portrait_id, audio_id = _upload_inputs(partner, subject_id, SAMPLE_PORTRAIT, clip)
+    return people.api_key, Assets(subject_id, portrait_id, audio_id)
 
 
 def submit_phase(urls: list[str], api_key: str, assets: Assets, clients: int,

@@ -190,6 +190,18 @@ def _approve(officer: httpx.Client, consent_id: str, expires: datetime,
 
 def _submit(partner: httpx.Client, subject_id: str, portrait: Path, speech: Path,
             controls: dict[str, Any], say: Callable[[str], None]) -> dict[str, Any]:
+    portrait_id, audio_id = _upload_inputs(partner, subject_id, portrait, speech)
+    job = _ok(partner.post("/v1/jobs", headers={"Idempotency-Key": str(uuid.uuid4())}, json={
+        "subject_id": subject_id, "purpose": PURPOSE, "portrait_asset_id": portrait_id,
+        "audio_asset_id": audio_id, "controls": controls})).json()
+    say(f"job {job['id']} accepted ({job['state']})")
+    return job
+
+
+def _upload_inputs(partner: httpx.Client, subject_id: str, portrait: Path,
+                   speech: Path) -> tuple[str, str]:
+    """A job's portrait (for the subject: its face is checked against the references) and
+    speech, as validated assets; returns their ids."""
     with portrait.open("rb") as handle:
         picture = _ok(partner.post("/v1/assets", data={"kind": "portrait",
                                                        "subject_id": subject_id},
@@ -197,11 +209,7 @@ def _submit(partner: httpx.Client, subject_id: str, portrait: Path, speech: Path
     with speech.open("rb") as handle:
         audio = _ok(partner.post("/v1/assets", data={"kind": "audio"},
                                  files={"file": (speech.name, handle)})).json()
-    job = _ok(partner.post("/v1/jobs", headers={"Idempotency-Key": str(uuid.uuid4())}, json={
-        "subject_id": subject_id, "purpose": PURPOSE, "portrait_asset_id": picture["id"],
-        "audio_asset_id": audio["id"], "controls": controls})).json()
-    say(f"job {job['id']} accepted ({job['state']})")
-    return job
+    return picture["id"], audio["id"]
 
 
 def _wait(partner: httpx.Client, job_id: str, say: Callable[[str], None]) -> dict[str, Any]:

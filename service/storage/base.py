@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -23,6 +24,16 @@ def check_key(key: str) -> str:
     if not _KEY.match(key):
         raise StorageError(f"not a blob key: {key!r}", key=key)
     return key
+
+
+def hash_file(path: Path, chunk: int = 1 << 20) -> tuple[str, int]:
+    """(SHA-256 hex, size) of a file, read in blocks (never whole in memory)."""
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as source:
+        for block in iter(lambda: source.read(chunk), b""):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from service.errors import BlobMissing
-from service.storage.base import StoredBlob, blob_key, check_key
+from service.storage.base import StoredBlob, blob_key, check_key, hash_file
 
 _CHUNK = 1 << 20
 
@@ -30,16 +30,12 @@ class LocalBlobStore:
         return StoredBlob(key, digest, len(data))
 
     def put_file(self, path: Path) -> StoredBlob:
-        digest, size = hashlib.sha256(), 0
-        with open(path, "rb") as source:
-            for block in iter(lambda: source.read(_CHUNK), b""):
-                digest.update(block)
-                size += len(block)
-        key = blob_key(digest.hexdigest())
+        sha256, size = hash_file(path)
+        key = blob_key(sha256)
         if not self.exists(key):
             with open(path, "rb") as source:
                 self._write(key, iter(lambda: source.read(_CHUNK), b""))
-        return StoredBlob(key, digest.hexdigest(), size)
+        return StoredBlob(key, sha256, size)
 
     def open(self, key: str) -> BinaryIO:
         try:

@@ -32,7 +32,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from service.errors import BlobMissing, StorageError
-from service.storage.base import StoredBlob, blob_key, check_key
+from service.storage.base import StoredBlob, blob_key, check_key, hash_file
 
 _CHUNK = 1 << 20
 # S3's smallest allowed part (every part but the last must be at least 5 MiB).
@@ -64,17 +64,13 @@ class S3BlobStore:
         return StoredBlob(key, digest, len(data))
 
     def put_file(self, path: Path) -> StoredBlob:
-        digest, size = hashlib.sha256(), 0
-        with open(path, "rb") as source:
-            for block in iter(lambda: source.read(_CHUNK), b""):
-                digest.update(block)
-                size += len(block)
-        key = blob_key(digest.hexdigest())
+        sha256, size = hash_file(path)
+        key = blob_key(sha256)
         if not self.exists(key):
             with self._errors("upload", key):
                 self._client.upload_file(str(path), self.bucket, self._object(key),
                                          Config=self._transfer)
-        return StoredBlob(key, digest.hexdigest(), size)
+        return StoredBlob(key, sha256, size)
 
     def open(self, key: str) -> BinaryIO:
         with self._errors("get", key):
