@@ -2,7 +2,7 @@
 
 PostgreSQL: ``LIKENESS_TEST_POSTGRES_URL`` (an admin URL, default
 ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``, trust auth); the session drops and
-re-creates its own databases (``likeness_test``...) and drops them at the end. If the server is
+re-creates its own databases (``likeness_test_<run tag>``...) and drops them at the end. If the server is
 down the tests fail with the command that starts it; they never skip. SQLite: a temporary file.
 
 ``db_engine`` is a migrated engine per backend (session-scoped); ``db_session`` is a session
@@ -42,8 +42,12 @@ def postgres_database() -> Iterator[Callable[[str], str]]:
         pytest.fail(f"PostgreSQL is not reachable at {admin_url.render_as_string()}; start it "
                     f"with `{START_POSTGRES}` (or set LIKENESS_TEST_POSTGRES_URL): {exc}")
     created: list[str] = []
+    # Several pytest runs may share one server (parallel checkouts, a developer beside CI):
+    # each run's databases carry its own tag so no run drops another's.
+    run_tag = os.environ.get("LIKENESS_TEST_DB_TAG") or f"p{os.getpid()}"
 
     def make(name: str) -> str:
+        name = f"{name}_{run_tag}"[:63]
         with admin.connect() as connection:
             connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
