@@ -85,7 +85,15 @@ class MediaUnsupported(ProvenanceError):
 #   └── AuditError
 #       ├── AuditEventInvalid      an event field is malformed (action not source:subject:action,
 #       │                          naive time, payload not canonical JSON)
-#       └── AuditChainBroken       a stored chain does not verify (gap, relinked or altered event)
+#       ├── AuditChainBroken       a stored chain does not verify (gap, relinked or altered event)
+#       ├── AuditTreeRangeInvalid  a Merkle tree request is out of range (leaf index >= size,
+#       │                          old size > new size) or a frontier/hash is malformed
+#       ├── AuditTreeNodeMissing   a perfect node the computation needs is not stored
+#       ├── AuditProofInvalid      an inclusion or consistency proof does not verify
+#       ├── AuditCheckpointInvalid a signed checkpoint note is malformed, unsigned by the
+#       │                          known key, or its signature does not verify (``reason``)
+#       ├── AuditKeyInvalid        a checkpoint signing or verifier key is malformed or unreadable
+#       └── AuditBundleInvalid     an offline export bundle does not verify (``line``, ``reason``)
 
 
 class AuditError(PolicyError):
@@ -100,6 +108,30 @@ class AuditChainBroken(AuditError):
     code = "audit_chain_broken"
 
 
+class AuditTreeRangeInvalid(AuditError):
+    code = "audit_tree_range_invalid"
+
+
+class AuditTreeNodeMissing(AuditError):
+    code = "audit_tree_node_missing"
+
+
+class AuditProofInvalid(AuditError):
+    code = "audit_proof_invalid"
+
+
+class AuditCheckpointInvalid(AuditError):
+    code = "audit_checkpoint_invalid"
+
+
+class AuditKeyInvalid(AuditError):
+    code = "audit_key_invalid"
+
+
+class AuditBundleInvalid(AuditError):
+    code = "audit_bundle_invalid"
+
+
 # -- consent -----------------------------------------------------------------------------------
 #
 #   PolicyError
@@ -111,6 +143,7 @@ class AuditChainBroken(AuditError):
 #       ├── ConsentRevoked         approved, then revoked
 #       ├── PurposeNotCovered      approved for other purposes only
 #       ├── PartnerNotCovered      approved for another partner only
+#       ├── ConsentExhausted       approved for a number of jobs (``max_jobs``), all used
 #       └── FaceMismatch           the portrait is not the subject (identity distance above the
 #                                  threshold), or the subject's reference portraits disagree
 
@@ -141,6 +174,10 @@ class ConsentRevoked(ConsentError):
 
 class PurposeNotCovered(ConsentError):
     code = "purpose_not_covered"
+
+
+class ConsentExhausted(ConsentError):
+    code = "consent_exhausted"
 
 
 class PartnerNotCovered(ConsentError):

@@ -24,6 +24,9 @@ from policy.errors import AuditEventInvalid
 ENCODING_VERSION = 1
 _ACTION = re.compile(r"[a-z][a-z0-9_]*:[a-z][a-z0-9_]*:[a-z][a-z0-9_]*")
 _MAX_FIELD = 200
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
+_REQUIRED_KEYS = frozenset({"v", "actor", "action", "resource", "outcome", "occurred_at",
+                            "request_id", "payload"})
 
 
 class Outcome(enum.StrEnum):
@@ -56,6 +59,9 @@ class AuditEvent:
     occurred_at: datetime  # timezone-aware, normalised to UTC
     request_id: str | None
     payload_json: str  # canonical JSON object
+    # Where the request came from (an address or a pseudonym of it). Encoded only when set, so
+    # events stored before the field existed keep their exact bytes and hashes.
+    client_address: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("actor", "action", "resource"):
@@ -68,6 +74,9 @@ class AuditEvent:
                                     "in lowercase snake_case", field="action")
         if self.request_id is not None and not 0 < len(self.request_id) <= _MAX_FIELD:
             raise AuditEventInvalid("audit request id must be 1-200 characters", field="request_id")
+        if self.client_address is not None and not _is_address(self.client_address):
+            raise AuditEventInvalid(f"audit client address must be 1-{_MAX_FIELD} printable "
+                                    "characters without spaces", field="client_address")
         if self.occurred_at.tzinfo is None or self.occurred_at.utcoffset() is None:
             raise AuditEventInvalid("audit time must be timezone-aware", field="occurred_at")
         if self.occurred_at.tzinfo is not UTC:
@@ -80,18 +89,70 @@ class AuditEvent:
     @classmethod
     def of(cls, *, actor: str, action: str, resource: str, occurred_at: datetime,
            outcome: Outcome = Outcome.SUCCESS, request_id: str | None = None,
-           payload: Mapping[str, Any] | None = None) -> AuditEvent:
+           payload: Mapping[str, Any] | None = None,
+           client_address: str | None = None) -> AuditEvent:
         return cls(actor=actor, action=action, resource=resource, outcome=outcome,
                    occurred_at=occurred_at, request_id=request_id,
-                   payload_json=canonical_json(dict(payload or {})))
+                   payload_json=canonical_json(dict(payload or {})),
+                   client_address=client_address)
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> AuditEvent:
+        """The event whose ``document()`` is exactly ``document`` (an export's event object).
+
+        Refuses anything that would not re-encode to the same bytes (unknown or missing keys,
+        another encoding version, a time not in the canonical form), so a verifier hashes what
+        was exported and nothing else.
+        """
+        if not isinstance(document, Mapping):
+            raise AuditEventInvalid("audit event document must be a JSON object", field="event")
+        keys = set(document)
+        allowed = _REQUIRED_KEYS | {"client_address"}
+        if not _REQUIRED_KEYS <= keys <= allowed:
+            raise AuditEventInvalid(
+                f"audit event document keys: missing {sorted(_REQUIRED_KEYS - keys)}, "
+                f"unknown {sorted(keys - allowed)}", field="event")
+        if type(document["v"]) is not int or document["v"] != ENCODING_VERSION:
+            raise AuditEventInvalid(f"audit event encoding version {document['v']!r} is not "
+                                    f"{ENCODING_VERSION}", field="v")
+        if "client_address" in document and document["client_address"] is None:
+            raise AuditEventInvalid("an absent client address is left out, not null",
+                                    field="client_address")
+        for name in ("actor", "action", "resource", "outcome", "occurred_at"):
+            if not isinstance(document[name], str):
+                raise AuditEventInvalid(f"audit {name} must be a string", field=name)
+        if not _TIME.fullmatch(document["occurred_at"]):
+            raise AuditEventInvalid("audit time must be YYYY-MM-DDTHH:MM:SS.ffffffZ",
+                                    field="occurred_at")
+        if document["outcome"] not in {o.value for o in Outcome}:
+            raise AuditEventInvalid(f"unknown audit outcome {document['outcome']!r}",
+                                    field="outcome")
+        try:
+            occurred_at = datetime.strptime(document["occurred_at"], "%Y-%m-%dT%H:%M:%S.%fZ")
+        except ValueError as exc:
+            raise AuditEventInvalid(f"audit time is not a date: {exc}",
+                                    field="occurred_at") from exc
+        if not isinstance(document["payload"], dict):
+            raise AuditEventInvalid("audit payload must be a JSON object", field="payload")
+        event = cls(actor=document["actor"], action=document["action"],
+                    resource=document["resource"], outcome=Outcome(document["outcome"]),
+                    occurred_at=occurred_at.replace(tzinfo=UTC),
+                    request_id=_optional_text(document["request_id"], "request_id"),
+                    payload_json=canonical_json(document["payload"]),
+                    client_address=_optional_text(document.get("client_address"),
+                                                  "client_address"))
+        if canonical_json(dict(document)).encode("utf-8") != event.canonical_bytes():
+            raise AuditEventInvalid("audit event document does not re-encode to the same bytes",
+                                    field="event")
+        return event
 
     @property
     def payload(self) -> dict[str, Any]:
         """A fresh decoded copy of the payload."""
         return json.loads(self.payload_json)
 
-    def canonical_bytes(self) -> bytes:
-        """The exact bytes the chain hashes."""
+    def document(self) -> dict[str, Any]:
+        """The canonical document: a fresh plain-JSON dict (what an export writes)."""
         document = {
             "v": ENCODING_VERSION,
             "actor": self.actor,
@@ -102,7 +163,24 @@ class AuditEvent:
             "request_id": self.request_id,
             "payload": json.loads(self.payload_json),
         }
-        return canonical_json(document).encode("utf-8")
+        if self.client_address is not None:
+            document["client_address"] = self.client_address
+        return document
+
+    def canonical_bytes(self) -> bytes:
+        """The exact bytes the chain hashes (and the Merkle tree's leaf data)."""
+        return canonical_json(self.document()).encode("utf-8")
+
+
+def _is_address(value: str) -> bool:
+    return (isinstance(value, str) and 0 < len(value) <= _MAX_FIELD and value.isprintable()
+            and not any(char.isspace() for char in value))
+
+
+def _optional_text(value: Any, name: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise AuditEventInvalid(f"audit {name} must be a string or null", field=name)
+    return value
 
 
 def _decode_payload(text: str) -> dict[str, Any]:
