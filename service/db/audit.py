@@ -1,30 +1,47 @@
-"""The audit chain stored in SQL: ``policy.audit.AuditStore`` for a SQLAlchemy ``Session``.
+"""The audit log's write side and its plain read side, for a SQLAlchemy ``Session``.
 
-``append`` runs in the caller's transaction. It locks the chain-head row (PostgreSQL:
-``SELECT ... FOR UPDATE``; SQLite already holds the database write lock from ``BEGIN
-IMMEDIATE``), links the event onto the head, inserts it and moves the head, so concurrent
-transactions extend the chain one after another and the event commits or rolls back with the
-state change it records. Core statements, not ORM objects, so the head is always re-read from
-the database rather than from the session's identity map.
+``record`` inserts the event into the ``audit_pending`` inbox in the caller's transaction: it
+commits or rolls back with the state change it records, and concurrent writers never wait on
+each other (no shared row is locked). The sequencer (``service.audit.sequencer``) later gives
+committed events their place in the chain (seq, prev_hash, hash) and in the Merkle tree. Read
+the log only after sequencing (``service.audit.sequencer.sequence_pending``): until then an
+event is in the inbox, not in ``audit_events``.
+
+``SqlAuditStore`` reads the chain (head, events in keyset pages) and ``verify_audit_chain``
+checks the links; ``service.audit.verify`` checks the tree and the signed checkpoints too.
+Core statements, not ORM objects, so reads see the database rather than the identity map.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Text, cast, insert, select
 from sqlalchemy.orm import Session
 
-from policy.audit import AuditEvent, ChainedEvent, ChainHead, ChainReport, Outcome, canonical_json
-from policy.audit import verify_store as _verify_store
-from service.db.models.audit import HEAD_ROW_ID, AuditChainHead, AuditEventRow
+from policy.audit import (
+    AuditEvent,
+    ChainedEvent,
+    ChainHead,
+    ChainReport,
+    Outcome,
+    canonical_json,
+    verify_chain,
+)
+from policy.errors import AuditEventInvalid
+from service.db.models.audit import HEAD_ROW_ID, AuditChainHead, AuditEventRow, AuditPendingRow
 from service.db.types import utcnow
 from service.errors import DatabaseNotReady
 
+if TYPE_CHECKING:
+    from service.audit.personal import AuditKeyring
+
 _EVENTS_PAGE = 500
+_INSERT_PENDING = insert(AuditPendingRow.__table__).returning(AuditPendingRow.__table__.c.id)
 
 
 @dataclass(frozen=True)
@@ -33,30 +50,41 @@ class AuditContext:
 
     actor: str  # "user:<uuid>", "api_key:<key id>", "system:<component>", "anonymous"
     request_id: str | None = None
+    client_address: str | None = None  # the caller's address, where there is one
+    # The master key that seals personal fields (``service.audit.personal``); None: withheld.
+    keyring: AuditKeyring | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """An event written to the inbox: ``pending_id`` orders it for the sequencer."""
+
+    pending_id: int
+    event: AuditEvent
+
+
+def record(session: Session, context: AuditContext, action: str, resource: str, *,
+           outcome: Outcome = Outcome.SUCCESS, payload: Mapping[str, Any] | None = None,
+           now: datetime | None = None) -> PendingEvent:
+    """Write one event for ``context`` in the session's transaction (what services call)."""
+    event = AuditEvent.of(actor=context.actor, action=action, resource=resource,
+                          outcome=outcome, request_id=context.request_id, payload=payload,
+                          occurred_at=now or utcnow(), client_address=context.client_address)
+    # One prebuilt Core statement on the session's connection: the hot path of every request.
+    pending_id = session.connection().execute(_INSERT_PENDING, pending_values(event)).scalar_one()
+    return PendingEvent(pending_id=pending_id, event=event)
+
+
+def pending_values(event: AuditEvent) -> dict[str, Any]:
+    """The ``audit_pending`` columns of ``event``."""
+    return {"occurred_at": event.occurred_at, "actor": event.actor, "action": event.action,
+            "resource": event.resource, "outcome": event.outcome,
+            "request_id": event.request_id, "client_address": event.client_address,
+            "payload_json": event.payload_json}
 
 
 class SqlAuditStore:
-    """The audit chain in the ``audit_events`` / ``audit_chain_head`` tables."""
-
-    def append(self, session: Session, event: AuditEvent) -> ChainedEvent:
-        head_row = session.execute(
-            select(AuditChainHead.seq, AuditChainHead.hash)
-            .where(AuditChainHead.id == HEAD_ROW_ID)
-            .with_for_update()
-        ).one_or_none()
-        if head_row is None:
-            raise DatabaseNotReady("the audit chain head is missing: run the migrations "
-                                   "(alembic upgrade head)", table="audit_chain_head")
-        chained = ChainedEvent.after(ChainHead(seq=head_row.seq, hash=head_row.hash), event)
-        session.execute(insert(AuditEventRow).values(
-            seq=chained.seq, occurred_at=event.occurred_at, actor=event.actor,
-            action=event.action, resource=event.resource, outcome=event.outcome,
-            request_id=event.request_id, payload=event.payload, prev_hash=chained.prev_hash,
-            hash=chained.hash,
-        ))
-        session.execute(update(AuditChainHead).where(AuditChainHead.id == HEAD_ROW_ID)
-                        .values(seq=chained.seq, hash=chained.hash))
-        return chained
+    """Reads the chain in ``audit_events`` / ``audit_chain_head``."""
 
     def head(self, session: Session) -> ChainHead:
         row = session.execute(select(AuditChainHead.seq, AuditChainHead.hash)
@@ -66,41 +94,70 @@ class SqlAuditStore:
                                    table="audit_chain_head")
         return ChainHead(seq=row.seq, hash=row.hash)
 
-    def events(self, session: Session, *, after_seq: int = 0,
-               through_seq: int | None = None) -> Iterator[ChainedEvent]:
-        # Keyset pages of plain rows (not ORM objects, which would pile up in the session's
-        # identity map): bounded memory on a long chain, no server-side cursor needed.
-        table = AuditEventRow.__table__
-        last = after_seq
-        while through_seq is None or last < through_seq:
-            query = select(*table.columns).where(table.c.seq > last)
-            if through_seq is not None:
-                query = query.where(table.c.seq <= through_seq)
-            rows = session.execute(query.order_by(table.c.seq).limit(_EVENTS_PAGE)).all()
-            if not rows:
-                return
-            for row in rows:
-                yield _to_chained(row)
-            last = rows[-1].seq
+    def events(self, session: Session, *, after_seq: int = 0, through_seq: int | None = None,
+               page: int | None = None) -> Iterator[ChainedEvent]:
+        """Stored events with ``after_seq < seq <= through_seq`` in chain order."""
+        for rows in event_pages(session, after_seq=after_seq, through_seq=through_seq,
+                                page=page or _EVENTS_PAGE):
+            yield from (chained_event(row) for row in rows)
 
 
-def _to_chained(row: Any) -> ChainedEvent:
-    event = AuditEvent(actor=row.actor, action=row.action, resource=row.resource,
-                       outcome=row.outcome, occurred_at=row.occurred_at,
-                       request_id=row.request_id, payload_json=canonical_json(row.payload))
-    return ChainedEvent(seq=row.seq, event=event, prev_hash=row.prev_hash, hash=row.hash)
+def event_columns() -> list[Any]:
+    """``audit_events`` columns as ``stored_event`` reads them: the payload as its stored text
+    (the sequencer writes canonical JSON, which then needs no decoding and re-encoding;
+    PostgreSQL ``json`` keeps the text as written)."""
+    table = AuditEventRow.__table__
+    columns: list[Any] = [c for c in table.columns if c.name != "payload"]
+    columns.append(cast(table.c.payload, Text).label("payload_text"))
+    return columns
 
 
-def record(session: Session, context: AuditContext, action: str, resource: str, *,
-           outcome: Outcome = Outcome.SUCCESS, payload: Mapping[str, Any] | None = None,
-           now: datetime | None = None) -> ChainedEvent:
-    """Append one event for ``context`` in the session's transaction (what services call)."""
-    event = AuditEvent.of(actor=context.actor, action=action, resource=resource,
-                          outcome=outcome, request_id=context.request_id, payload=payload,
-                          occurred_at=now or utcnow())
-    return SqlAuditStore().append(session, event)
+def event_pages(session: Session, *, after_seq: int = 0, through_seq: int | None = None,
+                page: int = _EVENTS_PAGE) -> Iterator[list[Any]]:
+    """Keyset pages of raw ``audit_events`` rows (not ORM objects, which would pile up in the
+    session's identity map): bounded memory on a long log, no server-side cursor needed."""
+    table = AuditEventRow.__table__
+    columns = event_columns()
+    last = after_seq
+    while through_seq is None or last < through_seq:
+        query = select(*columns).where(table.c.seq > last)
+        if through_seq is not None:
+            query = query.where(table.c.seq <= through_seq)
+        rows = list(session.execute(query.order_by(table.c.seq).limit(page)).all())
+        if not rows:
+            return
+        yield rows
+        last = rows[-1].seq
+
+
+def stored_event(row: Any) -> AuditEvent:
+    """The event an ``event_pages`` row holds (raises ``AuditEventInvalid`` if malformed)."""
+    fields = {"actor": row.actor, "action": row.action, "resource": row.resource,
+              "outcome": row.outcome, "occurred_at": row.occurred_at,
+              "request_id": row.request_id, "client_address": row.client_address}
+    try:
+        return AuditEvent(payload_json=row.payload_text, **fields)
+    except AuditEventInvalid as exc:
+        if exc.context.get("field") != "payload":
+            raise
+    # Stored as non-canonical text (written before the sequencer stored canonical text).
+    try:
+        decoded = json.loads(row.payload_text)
+    except (TypeError, ValueError) as exc:
+        raise AuditEventInvalid(f"stored audit payload is not JSON: {exc}",
+                                field="payload") from exc
+    return AuditEvent(payload_json=canonical_json(decoded), **fields)
+
+
+def chained_event(row: Any) -> ChainedEvent:
+    return ChainedEvent(seq=row.seq, event=stored_event(row), prev_hash=row.prev_hash,
+                        hash=row.hash)
 
 
 def verify_audit_chain(session: Session) -> ChainReport:
-    """Verify every stored event from genesis up to the recorded head."""
-    return _verify_store(SqlAuditStore(), session)
+    """Verify the links of every sequenced event from genesis up to the recorded head."""
+    # Head first, then only events up to it: events sequenced meanwhile do not count as a
+    # mismatch even without a snapshot-isolated transaction.
+    store = SqlAuditStore()
+    head = store.head(session)
+    return verify_chain(store.events(session, through_seq=head.seq), expected_head=head)
