@@ -72,6 +72,7 @@ REPORT_DIR = ROOT / "reports" / "service"
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/likeness_bench"
 REDIS_HOST = "redis://127.0.0.1:6379"
 CLIP_SECONDS = 2.0
+CLIP_TRANSCRIPT = "Please bring me the blue map."  # what the first 2 s of the sample say
 CONTROLS = {"seed": 0, "steps": 4}
 GOAL_P99_MS = 50.0
 
@@ -85,7 +86,7 @@ class Assets:
     def body(self) -> dict:
         return {"subject_id": self.subject_id, "purpose": PURPOSE,
                 "portrait_asset_id": self.portrait_id, "audio_asset_id": self.audio_id,
-                "controls": CONTROLS}
+                "transcript": CLIP_TRANSCRIPT, "controls": CONTROLS}
 
 
 @dataclass(frozen=True)

@@ -186,3 +186,30 @@ class PartnerNotCovered(ConsentError):
 
 class FaceMismatch(ConsentError):
     code = "face_mismatch"
+
+
+# -- consent evidence (``policy.consent.evidence``) --------------------------------------------
+#
+#   PolicyError
+#   └── EvidenceError
+#       ├── EvidenceInvalid        decoded evidence is malformed or absurd (frame shape/dtype,
+#       │                          timestamps, audio rate, duration); ``reason`` names which
+#       ├── ChallengeInvalid       a stored challenge or prompt schedule does not parse, or the
+#       │                          arguments to draw one are out of range
+#       └── TranscriptInvalid      a declared transcript is empty, too long or not text
+
+
+class EvidenceError(PolicyError):
+    code = "evidence_error"
+
+
+class EvidenceInvalid(EvidenceError):
+    code = "evidence_invalid"
+
+
+class ChallengeInvalid(EvidenceError):
+    code = "challenge_invalid"
+
+
+class TranscriptInvalid(EvidenceError):
+    code = "transcript_invalid"

@@ -9,9 +9,13 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from service.cli_audit import audit
+from service.cli_audit_query import COMMANDS as AUDIT_QUERY_COMMANDS
 from service.cli_common import build_controls, controls_options, reports_errors
+from service.cli_consent import consent
 from service.cli_ops import COMMANDS as OPERATOR_COMMANDS
 from service.cli_release import generate, pki, quickstart, verify
+from service.cli_subjects import subject
 from service.settings import Settings
 
 
@@ -57,6 +61,11 @@ main.add_command(pki)
 main.add_command(generate)
 main.add_command(verify)
 main.add_command(quickstart)
+main.add_command(consent)
+main.add_command(subject)
+for command in AUDIT_QUERY_COMMANDS:
+    audit.add_command(command)
+main.add_command(audit)
 for command in OPERATOR_COMMANDS:
     main.add_command(command)
 

@@ -36,10 +36,13 @@ def _transaction(settings: Settings) -> Iterator[Session]:
         engine.dispose()
 
 
-def _context(email: str | None = None) -> Any:
+def _context(email: str | None = None, settings: Settings | None = None) -> Any:
+    """The operator as an audit actor; with ``settings``, able to seal personal fields."""
+    from service.audit.personal import AuditKeyring
     from service.db.audit import AuditContext
 
-    return AuditContext(actor=f"cli:{email or getpass.getuser()}")
+    keyring = None if settings is None else AuditKeyring.from_settings(settings)
+    return AuditContext(actor=f"cli:{email or getpass.getuser()}", keyring=keyring)
 
 
 def _user(session: Session, email: str) -> Any:
@@ -130,7 +133,7 @@ def user_create(settings: Settings, email: str, name: str, roles: tuple[str, ...
     from service.db.models import Role
 
     with _transaction(settings) as session:
-        context = _context()
+        context = _context(settings=settings)
         created = create_user(session, context, email=email, display_name=name)
         for role in roles:
             org = organisation_id if role == Role.PARTNER.value else None
@@ -298,8 +301,12 @@ def staff_token(settings: Settings, email: str) -> None:
     from service.api.tokens import issue_staff_token, load_signing_key
     from service.db.types import utcnow
 
+    from service.db.audit import record
+
     with _transaction(settings) as session:
         user_id = _user(session, email).id
+        record(session, _context(), "auth:token:issue", f"user:{user_id}",
+               payload={"kind": "staff", "ttl_seconds": settings.staff_token_ttl_seconds})
     click.echo(issue_staff_token(load_signing_key(settings), user_id=user_id,
                                  issuer=settings.oauth_issuer,
                                  ttl_seconds=settings.staff_token_ttl_seconds, now=utcnow()))

@@ -18,6 +18,7 @@ the CLI prints ``error [code]: message`` and the HTTP layer maps codes to status
     │   └── BlobMissing            no blob under that key
     └── AuthError                  a credential or role check refused the caller
         ├── ApiKeyInvalid          malformed, unknown, or wrong secret (one code: no oracle)
+        │   └── ApiKeyUnrecognised malformed or unknown (same code; not audited by the key)
         ├── ApiKeyExpired          the key's expiry has passed
         ├── ApiKeyRevoked          the key was revoked
         ├── ScopeMissing           the key lacks a scope the operation needs
@@ -64,6 +65,50 @@ Webhooks, verification and misuse reports (``service.webhooks``, ``service.domai
     │                              ``reason``: malformed, scheme, userinfo, port, unresolvable,
     │                              address)
     └── WebhookSignatureInvalid    a receiver's check of a delivery failed (bad or stale signature)
+
+Officers' access to the audit log (``service.audit``) adds::
+
+    ServiceError
+    └── StateConflict
+        └── PersonalDataErased     the person's audit key was destroyed: nothing personal may be
+                                   sealed under it again
+
+The audit log's sequencer, checkpoints and proofs (``service.audit``) add::
+
+    ServiceError
+    ├── AuditLogError
+    │   ├── AuditSequencingFailed  the sequencer cannot chain the inbox or build the tree
+    │   │                          (a malformed inbox row, a missing event): it needs a person
+    │   └── AuditCheckpointConflict  the tree does not reproduce an exported checkpoint
+    │                              (rolled back or rewritten): no new checkpoint is signed
+    └── NotFound
+        └── AuditCheckpointMissing  no checkpoint (yet) to prove against, or no such event
+
+Consent requests and the live capture page (``service.domain.consent_requests``) add::
+
+    ServiceError
+    ├── NotFound
+    │   └── CaptureLinkInvalid     no consent request behind this capture link
+    ├── StateConflict
+    │   ├── ChallengeExpired       the challenge phrase's time is up (410): ask for a new request
+    │   ├── ChallengeUsed          the challenge already received its recording (single use)
+    │   └── CaptureNotStarted      a recording uploaded before the page started recording
+    └── UploadError
+        └── RecordingInvalid       a consent recording is not usable evidence
+            ├── RecordingTooShort  shorter than the configured minimum
+            ├── RecordingTooLong   longer than the configured maximum (absurd durations too)
+            └── RecordingStreamMissing  no video or no audio stream
+
+Transcripts, the subject's page, revocation and erasure (``service.domain``) add::
+
+    ServiceError
+    ├── TranscriptError
+    │   ├── TranscriptMismatch     the job's audio does not say its declared transcript
+    │   ├── TranscriptReviewRequired  the transcript's language is one the aligner cannot check:
+    │   │                          an officer must review it (the operator's CLI refuses it)
+    │   └── TranscriptMissing      a job from before transcripts were required has none
+    └── NotFound
+        └── SubjectLinkUnknown     no subject page behind this link (or it was disabled)
 """
 
 from __future__ import annotations
@@ -133,6 +178,12 @@ class AuthError(ServiceError):
 
 
 class ApiKeyInvalid(AuthError):
+    code = "api_key_invalid"
+
+
+class ApiKeyUnrecognised(ApiKeyInvalid):
+    """Malformed or unknown: the same code as a wrong secret (no oracle), not yet audited."""
+
     code = "api_key_invalid"
 
 
@@ -251,3 +302,87 @@ class WebhookUrlRefused(RequestInvalid):
 
 class WebhookSignatureInvalid(ServiceError):
     code = "webhook_signature_invalid"
+
+
+# -- officers' access to the audit log (service.audit) -----------------------------------------
+
+
+class PersonalDataErased(StateConflict):
+    code = "personal_data_erased"
+
+
+# -- consent requests and live capture (service.domain.consent_requests) ------------------------
+
+
+class CaptureLinkInvalid(NotFound):
+    code = "capture_link_invalid"
+
+
+class ChallengeExpired(StateConflict):
+    code = "challenge_expired"
+
+
+class ChallengeUsed(StateConflict):
+    code = "challenge_used"
+
+
+class CaptureNotStarted(StateConflict):
+    code = "capture_not_started"
+
+
+class RecordingInvalid(UploadError):
+    code = "recording_invalid"
+
+
+class RecordingTooShort(RecordingInvalid):
+    code = "recording_too_short"
+
+
+class RecordingTooLong(RecordingInvalid):
+    code = "recording_too_long"
+
+
+class RecordingStreamMissing(RecordingInvalid):
+    code = "recording_stream_missing"
+
+
+# -- the audit log's sequencer, checkpoints and proofs (service.audit) ---------------------------
+
+
+class AuditLogError(ServiceError):
+    code = "audit_log_error"
+
+
+class AuditSequencingFailed(AuditLogError):
+    code = "audit_sequencing_failed"
+
+
+class AuditCheckpointConflict(AuditLogError):
+    code = "audit_checkpoint_conflict"
+
+
+class AuditCheckpointMissing(NotFound):
+    code = "audit_checkpoint_missing"
+
+
+# -- transcripts, the subject's page, revocation, erasure (service.domain) ----------------------
+
+
+class TranscriptError(ServiceError):
+    code = "transcript_error"
+
+
+class TranscriptMismatch(TranscriptError):
+    code = "transcript_mismatch"
+
+
+class TranscriptReviewRequired(TranscriptError):
+    code = "transcript_review_required"
+
+
+class TranscriptMissing(TranscriptError):
+    code = "transcript_missing"
+
+
+class SubjectLinkUnknown(NotFound):
+    code = "not_found"  # the same answer as any unknown page: a link's existence is not told

@@ -15,6 +15,7 @@ from pathlib import Path
 from policy.errors import PolicyError
 from policy.provenance import SigningIdentity
 from policy.watermark import WatermarkKey
+from service.audit.log_keys import create_log_key
 from service.errors import KeysMissing, PkiExists
 from service.pki import PkiPaths, create_development_pki, load_development_pki
 from service.settings import Settings
@@ -29,6 +30,7 @@ class DevelopmentKeys:
     pki: PkiPaths
     watermark_key_file: Path
     watermark_key_id: str
+    audit_log_key_file: Path  # signs the audit log's checkpoints
 
 
 def init_development_keys(settings: Settings, overwrite: bool = False) -> DevelopmentKeys:
@@ -45,7 +47,8 @@ def init_development_keys(settings: Settings, overwrite: bool = False) -> Develo
     pki = create_development_pki(settings.pki_dir, overwrite=overwrite)
     key = WatermarkKey.generate()
     _write_secret(key_file, key.to_hex() + "\n")
-    return DevelopmentKeys(pki, key_file, key.key_id)
+    audit_log_key, _ = create_log_key(settings)  # kept even with overwrite (see log_keys)
+    return DevelopmentKeys(pki, key_file, key.key_id, audit_log_key)
 
 
 def development_keys_exist(settings: Settings) -> bool:

@@ -4,12 +4,18 @@ Nothing to install and no servers: SQLite for the database, kombu's SQLAlchemy t
 SQLite as the Celery broker, in-process rate limits. Still the real pieces, not shortcuts: the
 partner API runs under uvicorn on a loopback port and is called over HTTP; a real Celery worker
 (``EmbeddedWorker``, on a thread of this process) consumes the job from the broker; the consent
-gate refuses until a compliance officer has approved, and the approval is an audited event.
+gate refuses until consent is granted, and the grant is an audited event.
+
+The sample portrait is a public-domain NASA photograph: nobody can record a consent statement
+for it on the capture page, so its subject takes the officer-only path for subjects that are
+not living persons able to consent (``POST /v1/consents/nonliving``, category
+``historical_photo``, with a written justification), recorded as such.
 
 Steps: migrate -> development keys -> operator, officer, partner organisation (AUP accepted,
-vetted) and its API key -> partner uploads the sample portrait and registers the subject with
-consent evidence -> officer approves -> partner uploads the speech and submits a job -> worker
-renders through the release path -> partner downloads the signed MP4 -> verification.
+vetted) and its API key -> partner uploads the sample portrait and registers the subject ->
+officer grants non-living consent with a justification -> partner uploads the speech and
+submits a job -> worker renders through the release path -> partner downloads the signed MP4
+-> verification.
 Each run starts from a fresh sandbox database in ``OUT/data`` (keys there are kept).
 """
 
@@ -31,6 +37,11 @@ from service.errors import ServiceError
 from service.settings import Settings
 
 PURPOSE = "education"
+# What the bundled speech says: every job declares its audio's transcript.
+SAMPLE_TRANSCRIPT = Path(__file__).resolve().parent.parent / "assets" / "samples" / "speech.txt"
+JUSTIFICATION = ("The bundled sample portrait is a NASA photograph released into the public "
+                 "domain (assets/samples/LICENSE.md); it is animated only to demonstrate the "
+                 "gated path in a local sandbox, not to depict its subject saying anything.")
 JOB_TIMEOUT_S = 900.0
 
 
@@ -54,7 +65,10 @@ def sandbox_settings(out_dir: Path) -> Settings:
 
 
 def run_quickstart(out_dir: Path, portrait: Path, speech: Path, controls: dict[str, Any],
-                   say: Callable[[str], None] = print) -> QuickstartResult:
+                   say: Callable[[str], None] = print, *,
+                   transcript: str | None = None) -> QuickstartResult:
+    """``transcript``: what ``speech`` says (the worker checks it before rendering); the
+    bundled sample's text (``assets/samples/speech.txt``) when None."""
     started = time.perf_counter()
     settings = sandbox_settings(out_dir)
     _fresh_database(settings)
@@ -73,9 +87,10 @@ def run_quickstart(out_dir: Path, portrait: Path, speech: Path, controls: dict[s
                                headers={"Authorization": f"Bearer {people.officer_token}"})
         with partner, officer:
             expires = (utcnow() + timedelta(days=30)).replace(microsecond=0)
-            subject_id, consent_id = _register_subject(partner, portrait, speech, expires, say)
-            _approve(officer, consent_id, expires, say)
-            job = _submit(partner, subject_id, portrait, speech, controls, say)
+            subject_id = _register_subject(partner, portrait, say)
+            _grant_nonliving(officer, subject_id, expires, say)
+            said = transcript if transcript is not None else SAMPLE_TRANSCRIPT.read_text()
+            job = _submit(partner, subject_id, portrait, speech, said, controls, say)
             done = _wait(partner, job["id"], say)
             video = out_dir / "talking.mp4"
             video.write_bytes(_ok(partner.get(f"/v1/jobs/{job['id']}/video")).content)
@@ -120,12 +135,13 @@ def _bootstrap(settings: Settings) -> _People:
     from service.auth.scopes import Scope
     from service.auth.users import create_user, grant_role
     from service.db import make_engine
+    from service.audit.personal import AuditKeyring
     from service.db.audit import AuditContext
     from service.db.engine import make_session_factory, session_scope
     from service.db.models import KeyEnvironment, Role
     from service.db.types import utcnow
 
-    context = AuditContext(actor="cli:quickstart")
+    context = AuditContext(actor="cli:quickstart", keyring=AuditKeyring.from_settings(settings))
     engine = make_engine(settings.database_url)
     try:
         with session_scope(make_session_factory(engine)) as session:
@@ -160,40 +176,37 @@ def _bootstrap(settings: Settings) -> _People:
     return _People(issued.token, token)
 
 
-def _register_subject(partner: httpx.Client, portrait: Path, speech: Path, expires: datetime,
-                      say: Callable[[str], None]) -> tuple[str, str]:
+def _register_subject(partner: httpx.Client, portrait: Path,
+                      say: Callable[[str], None]) -> str:
     with portrait.open("rb") as handle:
         asset = _ok(partner.post("/v1/assets", data={"kind": "portrait"},
                                  files={"file": (portrait.name, handle)})).json()
-    with speech.open("rb") as evidence:
-        subject = _ok(partner.post(
-            "/v1/subjects",
-            data={"display_name": "Sample presenter (public-domain portrait)",
-                  "reference_asset_ids": [asset["id"]], "purposes": [PURPOSE],
-                  "expires_at": expires.isoformat()},
-            files={"evidence": ("recorded-statement.wav", evidence)})).json()
-    consent = subject["consents"][0]
-    say(f"subject {subject['id']} registered; consent {consent['id']} is {consent['status']}")
-    return subject["id"], consent["id"]
+    subject = _ok(partner.post(
+        "/v1/subjects", data={"display_name": "Sample presenter (public-domain portrait)",
+                              "reference_asset_ids": [asset["id"]]})).json()
+    say(f"subject {subject['id']} registered (no consent yet)")
+    return subject["id"]
 
 
-def _approve(officer: httpx.Client, consent_id: str, expires: datetime,
-             say: Callable[[str], None]) -> None:
-    pending = _ok(officer.get("/v1/consents", params={"status": "pending"})).json()
-    if not any(item["id"] == consent_id for item in pending["items"]):
-        raise QuickstartFailed(f"consent {consent_id} is not in the officer's review queue")
-    approved = _ok(officer.post(f"/v1/consents/{consent_id}/approve", json={
-        "purposes": [PURPOSE], "expires_at": expires.isoformat()})).json()
-    say(f"compliance officer approved consent {consent_id} ({approved['status']}, "
-        f"purposes {approved.get('purposes')})")
+def _grant_nonliving(officer: httpx.Client, subject_id: str, expires: datetime,
+                     say: Callable[[str], None]) -> None:
+    granted = _ok(officer.post("/v1/consents/nonliving", json={
+        "subject_id": subject_id, "category": "historical_photo",
+        "justification": JUSTIFICATION, "purposes": [PURPOSE],
+        "expires_at": expires.isoformat()})).json()
+    say(f"compliance officer granted consent {granted['id']} on the non-living path "
+        f"({granted['basis']}, {granted['nonliving_category']}; purposes "
+        f"{granted['purposes']})")
 
 
 def _submit(partner: httpx.Client, subject_id: str, portrait: Path, speech: Path,
-            controls: dict[str, Any], say: Callable[[str], None]) -> dict[str, Any]:
+            transcript: str, controls: dict[str, Any],
+            say: Callable[[str], None]) -> dict[str, Any]:
     portrait_id, audio_id = _upload_inputs(partner, subject_id, portrait, speech)
     job = _ok(partner.post("/v1/jobs", headers={"Idempotency-Key": str(uuid.uuid4())}, json={
         "subject_id": subject_id, "purpose": PURPOSE, "portrait_asset_id": portrait_id,
-        "audio_asset_id": audio_id, "controls": controls})).json()
+        "audio_asset_id": audio_id, "transcript": transcript, "language": "en",
+        "controls": controls})).json()
     say(f"job {job['id']} accepted ({job['state']})")
     return job
 

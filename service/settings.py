@@ -193,3 +193,70 @@ class Settings(BaseSettings):
         if self.blob_backend == "s3" and not self.s3_bucket:
             raise ValueError("blob_backend 's3' needs s3_bucket")
         return self
+
+    # -- audit trail: personal fields in events (service.audit.personal) -----------------------
+    # AES-256-GCM master key (64 hex digits) wrapping each person's audit key; unset:
+    # ``data_dir/audit-personal-key`` (created 0600 on first use). Erasing a person destroys
+    # their wrapped key, so their fields in the immutable audit log can no longer be read.
+    audit_personal_key: SecretStr | None = None
+
+    @property
+    def audit_personal_key_file(self) -> Path:
+        return self.data_dir / "audit-personal-key"
+
+    # -- consent requests: challenge, live capture, evidence checks (issue 5) ----------------
+    # The random phrase of a consent request is valid this long, and usable once.
+    consent_challenge_seconds: float = Field(default=1800.0, gt=0)
+    # A consent recording (capture page or a partner's clip): size and duration limits.
+    max_capture_bytes: int = Field(default=60 * 1024 * 1024, gt=0)
+    min_capture_seconds: float = Field(default=3.0, gt=0)
+    max_capture_seconds: float = Field(default=120.0, gt=0)
+    # The public base of capture links ("https://consent.example.com"); unset: the base URL
+    # the partner's request came in on.
+    public_base_url: str | None = None
+    # AES-256-GCM key (64 hex digits) sealing captured face templates at rest; unset:
+    # ``data_dir/face-template-key`` (created 0600 on first use).
+    face_template_key: SecretStr | None = None
+
+    @property
+    def face_template_key_file(self) -> Path:
+        return self.data_dir / "face-template-key"
+
+    # -- audit log: sequencer, signed checkpoints (service.audit) -------------------------------
+    # Ed25519 key that signs checkpoints (a note key file, ``PRIVATE+KEY+<origin>+...``);
+    # unset: ``data_dir/audit-log.key``, written by ``likeness pki init``. Its name is the
+    # log's origin, the first line of every checkpoint.
+    audit_log_key: Path | None = None
+    audit_log_origin: str = "likeness.local/audit"
+    # The verifier key (``<origin>+<hash>+<base64>``) that checks checkpoints where the signing
+    # key is not at hand; unset: derived from the signing key.
+    audit_log_verifier_key: str | None = None
+    # Checkpoints are also written here, one file per tree size, never overwritten: point it at
+    # write-once storage (WORM bucket mount, append-only volume). Unset:
+    # ``data_dir/audit-checkpoints``.
+    audit_checkpoint_dir: Path | None = None
+    # The workers' maintenance loop signs a checkpoint this often when the log has grown.
+    audit_checkpoint_interval_seconds: float = Field(default=300.0, gt=0)
+    # Each API process sequences the audit inbox this often (in a background thread), in
+    # transactions of at most ``audit_sequencer_batch`` events; workers do it every maintenance
+    # round.
+    audit_sequencer_interval_seconds: float = Field(default=1.0, gt=0)
+    audit_sequencer_batch: int = Field(default=1000, ge=1, le=20_000)
+
+    @property
+    def audit_log_key_file(self) -> Path:
+        return self.audit_log_key or self.data_dir / "audit-log.key"
+
+    @property
+    def audit_checkpoint_root(self) -> Path:
+        return self.audit_checkpoint_dir or self.data_dir / "audit-checkpoints"
+
+    # -- the subject's page, revocation and data minimisation (issue 5) ----------------------
+    # Requests per minute per client IP to the subject's private page (GET /s/<token>, its
+    # JSON and the revoke POST): the token is unguessable, the limit bounds guessing anyway.
+    rate_limit_subject_page_per_minute: int = Field(default=30, gt=0)
+    # Consent evidence media (a recorded statement, a signed form, a capture) is deleted this
+    # many days after the consent was decided; its SHA-256, the check scores and the decision
+    # stay. 0 (the default): at the first retention sweep after the decision. None (only from
+    # code): kept. Pending consents keep their evidence for the officer.
+    evidence_retention_days: float | None = Field(default=0.0, ge=0)

@@ -2,7 +2,8 @@
 
     subject facts (consents, reference encodings) + request (partner, purpose, portrait, now)
       -> the partner's consents, newest first; any that covers the request wins
-      -> else the refusal of the newest one (pending, rejected, revoked, expired, purpose)
+      -> else the refusal of the newest one (pending, rejected, revoked, expired, purpose,
+         exhausted: its ``max_jobs`` already used)
       -> else, if only other partners hold a consent: partner_not_covered; none: consent_missing
       -> a covering consent still needs the portrait to be the subject: the smallest identity
          distance to a reference portrait must be <= the threshold, else face_mismatch
@@ -28,6 +29,7 @@ import numpy as np
 from model.face.identity import DESCRIPTOR_DIM, identity_distance
 from policy.errors import (
     ConsentError,
+    ConsentExhausted,
     ConsentExpired,
     ConsentMissing,
     ConsentPending,
@@ -59,6 +61,7 @@ class Reason(enum.StrEnum):
     CONSENT_EXPIRED = "consent_expired"
     CONSENT_REVOKED = "consent_revoked"
     PURPOSE_NOT_COVERED = "purpose_not_covered"
+    CONSENT_EXHAUSTED = "consent_exhausted"
     PARTNER_NOT_COVERED = "partner_not_covered"
     FACE_MISMATCH = "face_mismatch"
 
@@ -68,12 +71,14 @@ _ERRORS: dict[Reason, type[ConsentError]] = {
     Reason.CONSENT_REJECTED: ConsentRejected, Reason.CONSENT_EXPIRED: ConsentExpired,
     Reason.CONSENT_REVOKED: ConsentRevoked, Reason.PURPOSE_NOT_COVERED: PurposeNotCovered,
     Reason.PARTNER_NOT_COVERED: PartnerNotCovered, Reason.FACE_MISMATCH: FaceMismatch,
+    Reason.CONSENT_EXHAUSTED: ConsentExhausted,
 }
 
 
 @dataclass(frozen=True)
 class ConsentFacts:
-    """One consent as the gate needs it. ``purposes`` is the approved scope once approved."""
+    """One consent as the gate needs it. ``purposes`` is the approved scope once approved;
+    ``jobs_used`` counts the jobs that hold a place under ``max_jobs`` (None: no limit)."""
 
     consent_id: uuid.UUID
     organisation_id: uuid.UUID  # the partner the consent is granted to
@@ -81,6 +86,8 @@ class ConsentFacts:
     purposes: frozenset[str]
     expires_at: datetime | None  # aware; None: no expiry
     requested_at: datetime  # aware; orders a subject's consents
+    max_jobs: int | None = None
+    jobs_used: int = 0
 
 
 @dataclass(frozen=True)
@@ -192,6 +199,9 @@ def _judge(consent: ConsentFacts, purpose: str, now: datetime) -> ConsentDecisio
         covered = ", ".join(sorted(consent.purposes)) or "none"
         return _refuse(Reason.PURPOSE_NOT_COVERED,
                        f"the consent does not cover purpose {purpose!r} (covers {covered})", cid)
+    if consent.max_jobs is not None and consent.jobs_used >= consent.max_jobs:
+        return _refuse(Reason.CONSENT_EXHAUSTED, f"the consent allows {consent.max_jobs} "
+                       f"job(s) and {consent.jobs_used} are used", cid)
     return ConsentDecision(True, None, "consent covers the purpose", cid, None)
 
 

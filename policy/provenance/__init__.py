@@ -16,6 +16,9 @@ Its manifest holds, and why:
   ``notAllowed`` — a likeness is not training data.
 - ``org.likeness.asset``: the asset id (the key into the audit trail, also in the watermark) and
   the model and weights hash again, for readers that ignore softwareAgent details.
+- ``org.likeness.transcript``: the SHA-256 and language of the transcript the partner declared
+  for the speech (checked against the audio before rendering), never the text: whoever holds
+  the text can prove which words the subject was made to say.
 - The SDK adds the hard binding (``c2pa.hash.bmff.v3``) over the whole file but its own box.
 
 Keys: ``SigningIdentity`` (chain + key file, or chain + KMS/HSM callback, optional timestamp
@@ -31,9 +34,11 @@ from policy.provenance.claim import (
     SOFT_BINDING_LABEL,
     TRAINED_ALGORITHMIC_MEDIA,
     TRAINING_MINING_LABEL,
+    TRANSCRIPT_LABEL,
     IngredientRecord,
     ProvenanceClaim,
     SoftBinding,
+    TranscriptRecord,
 )
 from policy.provenance.identity import ACCEPTED_EKUS, SigningIdentity
 from policy.provenance.media import Box, top_level_boxes
@@ -46,12 +51,14 @@ __all__ = [
     "SOFT_BINDING_LABEL",
     "TRAINED_ALGORITHMIC_MEDIA",
     "TRAINING_MINING_LABEL",
+    "TRANSCRIPT_LABEL",
     "Box",
     "IngredientRecord",
     "ManifestReport",
     "ProvenanceClaim",
     "SigningIdentity",
     "SoftBinding",
+    "TranscriptRecord",
     "read_manifest",
     "sign_video",
     "top_level_boxes",

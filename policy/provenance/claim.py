@@ -22,6 +22,10 @@ SOFT_BINDING_LABEL = "c2pa.soft-binding"
 TRAINING_MINING_LABEL = "cawg.training-mining"
 ASSET_LABEL = "org.likeness.asset"
 ASSET_SCHEMA_VERSION = 1
+# What the subject is made to say: the declared transcript's SHA-256 and language, never the
+# text (the file must not carry it; whoever holds the text can prove it is the one).
+TRANSCRIPT_LABEL = "org.likeness.transcript"
+TRANSCRIPT_SCHEMA_VERSION = 1
 # Every CAWG training/mining use we deny: a likeness must not feed anyone's model.
 TRAINING_MINING_USES = (
     "cawg.ai_generative_training",
@@ -39,6 +43,7 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _ASSET_ID = re.compile(r"[0-9a-f]{14}")
 _ALG_ID = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+")
 _MEDIA_TYPE = re.compile(r"[a-z]+/[a-z0-9.+-]+")
+_LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,20 @@ class IngredientRecord:
 
 
 @dataclass(frozen=True)
+class TranscriptRecord:
+    """The declared transcript of the speech, by hash: who made the subject say what."""
+
+    sha256: str  # hex digest of the transcript as declared (UTF-8, NFC, trimmed)
+    language: str  # BCP 47 tag, e.g. "en", "en-US", "fr"
+
+    def __post_init__(self) -> None:
+        _require_sha256(self.sha256, "transcript sha256")
+        if not _LANGUAGE.fullmatch(self.language):
+            raise ClaimInvalid(f"transcript language {self.language!r} is not a BCP 47 tag",
+                               field="transcript.language")
+
+
+@dataclass(frozen=True)
 class ProvenanceClaim:
     """Everything one released video's manifest states about it."""
 
@@ -91,6 +110,7 @@ class ProvenanceClaim:
     generator: str  # "likeness/0.3.0" -> claim_generator_info
     ingredients: tuple[IngredientRecord, ...]
     soft_binding: SoftBinding
+    transcript: TranscriptRecord | None = None  # every released video has one
 
     def __post_init__(self) -> None:
         if not _ASSET_ID.fullmatch(self.asset_id):
@@ -165,8 +185,20 @@ def manifest_definition(claim: ProvenanceClaim) -> dict[str, Any]:
                 "asset_id": claim.asset_id,
                 "model": model_agent,
             }},
+            *_transcript_assertions(claim.transcript),
         ],
     }
+
+
+def _transcript_assertions(transcript: TranscriptRecord | None) -> list[dict[str, Any]]:
+    if transcript is None:
+        return []
+    return [{"label": TRANSCRIPT_LABEL, "data": {
+        "schema": TRANSCRIPT_SCHEMA_VERSION,
+        "alg": "sha256",
+        "hash": transcript.sha256,
+        "language": transcript.language,
+    }}]
 
 
 def _require_sha256(value: str, field: str) -> None:

@@ -31,7 +31,8 @@ from cryptography import x509
 from policy.errors import ClaimInvalid, MediaUnreadable, TrustAnchorsInvalid
 from policy.provenance.claim import (
     ACTIONS_LABELS, ASSET_LABEL, INGREDIENT_ID_PREFIX, MEDIA_FORMAT, SOFT_BINDING_LABEL,
-    TRAINED_ALGORITHMIC_MEDIA, TRAINING_MINING_LABEL, IngredientRecord, SoftBinding,
+    TRAINED_ALGORITHMIC_MEDIA, TRAINING_MINING_LABEL, TRANSCRIPT_LABEL, IngredientRecord,
+    SoftBinding, TranscriptRecord,
 )
 from policy.provenance.identity import C2PA_TRUST_CONFIG
 from policy.provenance.media import top_level_boxes
@@ -58,6 +59,8 @@ class ManifestReport:
     ingredients: tuple[IngredientRecord, ...] = ()
     training_mining: tuple[tuple[str, str], ...] = ()  # (CAWG use, "notAllowed"/...)
     detail: str | None = None  # the SDK's explanation of the first failure
+    transcript: TranscriptRecord | None = None  # the declared transcript's hash and language
+    manifest_id: str | None = None  # the active manifest's label ("urn:c2pa:<uuid>")
 
     @classmethod
     def absent(cls) -> ManifestReport:
@@ -133,7 +136,20 @@ def _report(state: str | None, store: dict[str, Any]) -> ManifestReport:
         ingredients=_ingredients(manifest.get("ingredients", [])),
         training_mining=_training_mining(assertions.get(TRAINING_MINING_LABEL)),
         detail=_detail(failures),
+        transcript=_transcript(assertions.get(TRANSCRIPT_LABEL)),
+        manifest_id=active if isinstance(active := store.get("active_manifest"), str) else None,
     )
+
+
+def _transcript(data: Any) -> TranscriptRecord | None:
+    """Our transcript assertion; None if absent or not ours in shape."""
+    if not isinstance(data, dict) or data.get("alg") != "sha256":
+        return None
+    try:
+        return TranscriptRecord(sha256=str(data.get("hash")),
+                                language=str(data.get("language")))
+    except ClaimInvalid:
+        return None
 
 
 def _detail(failures: list[dict[str, Any]]) -> str | None:

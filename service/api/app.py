@@ -25,11 +25,14 @@ from service.api.job_services import build_job_services
 from service.api.middleware import RequestContextMiddleware
 from service.api.ratelimit import MemoryRateLimiter, RateLimiter
 from service.api.routes import ROUTERS
+from service.audit.personal import AuditKeyring
 from service.api.tokens import load_signing_key
+from service.audit.runner import SequencerThread
 from service.auth.pepper import load_api_key_pepper
 from service.db.engine import make_engine, make_session_factory
 from service.db.migrate import alembic_config
 from service.domain.uploads import UploadLimits
+from service.jobs.evidence import make_verification_relay
 from service.metrics import ApiMetrics, MetricsMiddleware
 from service.settings import Settings
 from service.storage import BlobStore, make_blob_store
@@ -54,11 +57,18 @@ def create_app(settings: Settings, *, engine: Engine | None = None, redis: Redis
         store=store or make_blob_store(settings),
         pepper=load_api_key_pepper(settings), signing_key=load_signing_key(settings),
         limits=UploadLimits.from_settings(settings),
-        migration_head=ScriptDirectory.from_config(alembic_config()).get_current_head())
+        migration_head=ScriptDirectory.from_config(alembic_config()).get_current_head(),
+        audit_keyring=AuditKeyring.from_settings(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Events written by requests reach the audit chain from this thread (and from every
+        # worker's maintenance loop): writers never wait on the chain themselves.
+        sequencer = SequencerThread(services.sessions,
+                                    interval=settings.audit_sequencer_interval_seconds,
+                                    batch=settings.audit_sequencer_batch).start()
         yield
+        sequencer.stop()
         app.state.jobs.close()
         if owned_redis and redis is not None:
             redis.close()
@@ -68,6 +78,9 @@ def create_app(settings: Settings, *, engine: Engine | None = None, redis: Redis
     app = FastAPI(title="likeness partner API", version="1", lifespan=lifespan)
     app.state.services = services
     app.state.jobs = build_job_services(settings, services.sessions)  # gate + relay
+    # Consent evidence is verified by the workers; this sends it after the upload commits.
+    app.state.verifications = make_verification_relay(settings, services.sessions,
+                                                      app.state.jobs.celery)
     app.state.metrics = ApiMetrics(services.sessions)  # this app's own Prometheus registry
     install_error_handlers(app)
     # Added last, so outermost: it times requests the body cap refuses too.

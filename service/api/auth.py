@@ -72,10 +72,11 @@ def read_credentials(authorization: str | None, x_api_key: str | None) -> Creden
 
 def authenticate(session: Session, credentials: Credentials, *, pepper: bytes,
                  signing_key: OctKey, issuer: str, request_id: str | None,
-                 now: datetime) -> Principal:
+                 now: datetime, client_address: str | None = None) -> Principal:
     if credentials.api_key is not None:
         return authenticate_api_key(session, credentials.api_key, pepper=pepper,
-                                    request_id=request_id, now=now)
+                                    request_id=request_id, client_address=client_address,
+                                    now=now)
     claims = verify_token(signing_key, credentials.bearer or "", issuer=issuer, now=now)
     if claims.kind == PARTNER:
         return _partner(session, claims.key_id or "", claims.scopes, now)

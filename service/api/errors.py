@@ -28,9 +28,18 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from model.errors import AudioError, CodedError, ControlError, PortraitError
-from policy.errors import ConsentError, FaceMismatch
+from policy.errors import (
+    AuditCheckpointInvalid,
+    AuditProofInvalid,
+    AuditTreeRangeInvalid,
+    ConsentError,
+    EvidenceError,
+    FaceMismatch,
+)
 from service.errors import (
+    AuditLogError,
     AuthError,
+    ChallengeExpired,
     ConsentRefused,
     DatabaseNotReady,
     DependencyUnavailable,
@@ -45,6 +54,7 @@ from service.errors import (
     RoleMissing,
     ScopeMissing,
     StateConflict,
+    TranscriptError,
     UploadEmpty,
     UploadError,
     UploadTooLarge,
@@ -71,6 +81,14 @@ STATUS: dict[type[Exception], int] = {
     # Verification and misuse reports: an upload that is not a decodable video; the operator
     # has not configured the watermark key (or trust anchors) this deployment verifies with.
     VideoUnreadable: 422, KeysMissing: 503,
+    # Consent requests: a challenge whose time is up is gone for good (ask for a new request).
+    ChallengeExpired: 410, EvidenceError: 422,
+    # Transcripts: the audio does not say what the job declares, or an officer must read it.
+    TranscriptError: 422,
+    # The audit log: a proof asked for outside the tree; a stored log that no longer proves
+    # itself (tampered or rolled back: ``likeness audit verify`` names the entry).
+    AuditTreeRangeInvalid: 422, AuditProofInvalid: 409, AuditCheckpointInvalid: 409,
+    AuditLogError: 409,
 }
 
 def status_for(error: Exception) -> int:

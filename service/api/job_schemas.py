@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.db.models import Artifact, Job, JobState
+from service.domain.transcripts import DEFAULT_LANGUAGE, MAX_TRANSCRIPT_CHARS
 from service.jobs.submit import MAX_PURPOSE_CHARS
 
 
@@ -24,6 +25,11 @@ class JobFields(BaseModel):
     # seed, steps, emotion, gaze, distance, head pose...: checked strictly by the job code
     # (``service.jobs.controls``), so an unknown or mistyped control is a 422 naming it.
     controls: dict[str, Any] = Field(default_factory=dict)
+    # What the audio says, word for word, and its language (BCP 47). The worker checks the
+    # audio against it before rendering (``transcript_mismatch``); a language the aligner
+    # cannot check holds the job ``awaiting_review`` for a compliance officer.
+    transcript: str = Field(min_length=1, max_length=MAX_TRANSCRIPT_CHARS)
+    language: str = Field(default=DEFAULT_LANGUAGE, min_length=2, max_length=35)
 
 
 class JobCreate(JobFields):
@@ -36,6 +42,15 @@ class JobCreate(JobFields):
 class JobError(BaseModel):
     code: str
     message: str | None
+
+
+class TranscriptPublic(BaseModel):
+    text: str | None  # None once the subject was erased (the hash stays)
+    language: str | None
+    sha256: str | None
+    # pending | matched | mismatch | review_required | officer_approved | officer_rejected
+    check: str | None
+    score: float | None
 
 
 class JobTimings(BaseModel):
@@ -62,6 +77,7 @@ class JobPublic(BaseModel):
     portrait_asset_id: uuid.UUID
     audio_asset_id: uuid.UUID
     controls: dict[str, Any]  # every control, defaults filled in
+    transcript: TranscriptPublic
     is_test: bool
     attempts: int
     timings: JobTimings
@@ -77,7 +93,12 @@ class JobPublic(BaseModel):
             id=job.id, state=job.state, progress=job.progress, subject_id=job.subject_id,
             consent_id=job.consent_id, purpose=job.purpose,
             portrait_asset_id=job.portrait_asset_id, audio_asset_id=job.audio_asset_id,
-            controls=dict(job.controls), is_test=job.is_test, attempts=job.attempts,
+            controls=dict(job.controls),
+            transcript=TranscriptPublic(text=job.transcript, language=job.transcript_language,
+                                        sha256=job.transcript_sha256,
+                                        check=job.transcript_check,
+                                        score=job.transcript_score),
+            is_test=job.is_test, attempts=job.attempts,
             timings=JobTimings(
                 created_at=job.created_at, started_at=job.started_at,
                 finished_at=job.finished_at,

@@ -96,7 +96,8 @@ class RequestContextMiddleware:
         client = scope.get("client")
         access_log.info(json.dumps({
             "event": "http_request", "request_id": request_id, "method": scope.get("method"),
-            "path": scope.get("path"), "status": status,
+            # A route whose path carries a secret (a subject's page token) sets ``log_path``.
+            "path": state.get("log_path", scope.get("path")), "status": status,
             "duration_ms": round(seconds * 1000, 1),
             "client": client[0] if client else None, "actor": state.get("actor"),
         }, separators=(",", ":")))

@@ -33,11 +33,13 @@ _CHUNK = 1 << 20
 class Caller:
     principal: Principal | None  # None: no credential presented
     request_id: str | None
+    client_address: str | None = None
 
     @property
     def audit(self) -> AuditContext:
         actor = ANONYMOUS if self.principal is None else self.principal.actor
-        return AuditContext(actor=actor, request_id=self.request_id)
+        return AuditContext(actor=actor, request_id=self.request_id,
+                            client_address=self.client_address)
 
     @property
     def may_see_identities(self) -> bool:
@@ -51,13 +53,17 @@ def get_caller(request: Request, response: Response, services: ServicesDep,
                x_api_key: Annotated[str | None, Header()] = None) -> Caller:
     if authorization or x_api_key:
         principal = get_principal(request, response, services, authorization, x_api_key)
-        return Caller(principal, request.state.request_id)
+        return Caller(principal, request.state.request_id, _address(request))
     decision = services.limiter.hit(f"verify-ip:{client_address(request)}",
                                     services.settings.rate_limit_verify_anonymous_per_minute)
     response.headers["X-RateLimit-Limit"] = str(decision.limit)
     response.headers["X-RateLimit-Remaining"] = str(decision.remaining)
     request.state.actor = ANONYMOUS
-    return Caller(None, request.state.request_id)
+    return Caller(None, request.state.request_id, _address(request))
+
+
+def _address(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -8,7 +8,16 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from service.db.models import Asset, AssetKind, Consent, ConsentStatus, Subject
+from service.api.consent_request_schemas import ConsentVerificationPublic
+from service.db.models import (
+    Asset,
+    AssetKind,
+    Consent,
+    ConsentBasis,
+    ConsentStatus,
+    NonlivingCategory,
+    Subject,
+)
 
 
 class AssetPublic(BaseModel):
@@ -47,15 +56,29 @@ class ConsentPublic(BaseModel):
     reviewed_at: datetime | None
     reason: str | None
     revoked_at: datetime | None
+    max_jobs: int | None = None
+    # officer_review, verified_capture (the live capture passed its checks), nonliving.
+    basis: ConsentBasis = ConsentBasis.OFFICER_REVIEW
+    nonliving_category: NonlivingCategory | None = None
+    justification: str | None = None
+    # How the evidence was checked (a consent request's scores and reasons), for officers.
+    verification: ConsentVerificationPublic | None = None
+    # The subject's private page (``/s/<token>``): in the answer to an approval only, shown
+    # this once (only its hash is stored). Hand it to the subject.
+    subject_link: str | None = None
 
     @classmethod
-    def of(cls, consent: Consent) -> ConsentPublic:
+    def of(cls, consent: Consent,
+           verification: ConsentVerificationPublic | None = None) -> ConsentPublic:
         return cls(id=consent.id, subject_id=consent.subject_id,
                    organisation_id=consent.organisation_id, status=consent.status,
                    purposes=list(consent.purposes), expires_at=consent.expires_at,
                    evidence_asset_id=consent.evidence_asset_id,
                    requested_at=consent.requested_at, reviewed_at=consent.reviewed_at,
-                   reason=consent.reason, revoked_at=consent.revoked_at)
+                   reason=consent.reason, revoked_at=consent.revoked_at,
+                   max_jobs=consent.max_jobs, basis=consent.basis,
+                   nonliving_category=consent.nonliving_category,
+                   justification=consent.justification, verification=verification)
 
 
 class SubjectPublic(BaseModel):

@@ -7,9 +7,10 @@ environment and key id are bound into the hash and a database dump alone cannot 
 guess. Live keys need a vetted organisation; a suspended organisation's keys all fail.
 
 Audit: creation, revocation, a refused authentication of a *known* key id, and ``last_used_at``
-moving (at most once per ``LAST_USED_RESOLUTION`` per key) each append an event. Malformed and
-unknown tokens append none: anyone on the internet can send those, and each event serialises
-on the chain head. A refusal is recorded and then raised; the caller keeps the event by
+moving (at most once per ``LAST_USED_RESOLUTION`` per key; ``first_use: true`` the first time)
+each append an event. Malformed and unknown tokens append none here (``ApiKeyUnrecognised``):
+anyone on the internet can send those, so the API records them only within the caller's
+anonymous rate limit. A refusal is recorded and then raised; the caller keeps the event by
 committing anyway (``session_scope(factory, commit_on=(AuthError,))``).
 """
 
@@ -38,6 +39,7 @@ from service.errors import (
     ApiKeyExpired,
     ApiKeyInvalid,
     ApiKeyRevoked,
+    ApiKeyUnrecognised,
     AuthError,
     NotFound,
     OrganisationNotVetted,
@@ -139,22 +141,23 @@ def create_api_key(session: Session, context: AuditContext, *, organisation_id: 
 
 def authenticate_api_key(session: Session, token: str, *, pepper: bytes,
                          required_scopes: Iterable[Scope] = (), request_id: str | None = None,
+                         client_address: str | None = None,
                          now: datetime | None = None) -> ApiPrincipal:
     """The principal for ``token``, or an ``AuthError`` (recorded first for a known key id)."""
     now = now or utcnow()
     match = _TOKEN.fullmatch(token) if isinstance(token, str) else None
     if match is None:
-        raise ApiKeyInvalid("not a likeness API key (lk_live_... or lk_test_...)")
+        raise ApiKeyUnrecognised("not a likeness API key (lk_live_... or lk_test_...)")
     key_id = match.group(2)
     row = session.scalar(select(ApiKey).where(ApiKey.key_id == key_id))
     presented = hash_token(pepper, token)
     if row is None:
         hmac.compare_digest(presented, hash_token(pepper, _DUMMY_TOKEN))
-        raise ApiKeyInvalid("API key not recognised", key_id=key_id)
+        raise ApiKeyUnrecognised("API key not recognised", key_id=key_id)
     # The caller is only "the key" once it has shown the secret.
     proven = hmac.compare_digest(presented, row.secret_hash)
     context = AuditContext(actor=f"api_key:{key_id}" if proven else "anonymous",
-                           request_id=request_id)
+                           request_id=request_id, client_address=client_address)
     try:
         if not proven:
             raise ApiKeyInvalid("API key not recognised", key_id=key_id)
@@ -168,9 +171,11 @@ def authenticate_api_key(session: Session, token: str, *, pepper: bytes,
                outcome=Outcome.DENIED, payload={"code": refused.code})
         raise
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+        first_use = row.last_used_at is None
         row.last_used_at = now
         session.flush()
-        record(session, context, "auth:api_key:use", f"api_key:{key_id}", now=now)
+        record(session, context, "auth:api_key:use", f"api_key:{key_id}", now=now,
+               payload={"first_use": True} if first_use else None)
     return principal
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.audit.personal import seal_fields
 from service.db.audit import AuditContext, record
 from service.db.models import PLATFORM_ROLES, Organisation, Role, RoleGrant, User
 from service.db.types import utcnow
@@ -37,7 +38,7 @@ def create_user(session: Session, context: AuditContext, *, email: str, display_
     session.add(user)
     session.flush()
     record(session, context, "auth:user:create", f"user:{user.id}", now=now,
-           payload={"email": email})
+           payload=seal_fields(session, context, f"user:{user.id}", {"email": email}))
     return user
 
 

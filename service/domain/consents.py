@@ -4,6 +4,10 @@ revoke, each with a reason where it refuses, and each recorded in the audit chai
     pending --approve--> approved --revoke--> revoked
        \\--reject--> rejected
 
+Revocation (by an officer here, or by the subject on the private page) is
+``service.domain.revocation.revoke``: it cancels the consent's jobs, flags its artifacts in
+the provenance registry and deletes the subject's face templates once no consent needs them.
+
 The officer may narrow the request, never widen it: approved purposes are a subset of both the
 requested ones and the configured vocabulary, and the approved expiry is no later than the
 requested one. The consent row is locked (``FOR UPDATE`` on PostgreSQL) so two officers cannot
@@ -98,23 +102,13 @@ def reject_consent(session: Session, context: AuditContext, *, consent_id: uuid.
 
 def revoke_consent(session: Session, context: AuditContext, *, consent_id: uuid.UUID,
                    officer_id: uuid.UUID, reason: str, now: datetime | None = None) -> Consent:
-    """Approved -> revoked. Takes effect for every job the gate checks from now on."""
-    now = now or utcnow()
+    """Approved -> revoked by an officer, with everything a revocation reaches (jobs
+    cancelled, artifacts flagged, templates deleted: ``service.domain.revocation``)."""
+    from service.domain.revocation import RevokedBy, revoke
+
     require_role(session, officer_id, Role.COMPLIANCE_OFFICER)
-    reason = _check_reason(reason)
-    consent = get_consent(session, consent_id, lock=True)
-    if consent.status != ConsentStatus.APPROVED:
-        raise StateConflict(f"consent {consent_id} is {consent.status.value}; only an approved "
-                            "consent can be revoked (reject a pending one)",
-                            status=consent.status.value)
-    consent.status = ConsentStatus.REVOKED
-    consent.revoked_at = now
-    consent.reason = reason
-    session.flush()
-    record(session, context, "compliance:consent:revoke", f"consent:{consent.id}", now=now,
-           payload={"officer_id": str(officer_id), "reason": reason,
-                    "subject_id": str(consent.subject_id)})
-    return consent
+    return revoke(session, context, consent_id=consent_id, by=RevokedBy.OFFICER,
+                  reason=reason, officer_id=officer_id, now=now).consent
 
 
 def _pending(session: Session, consent_id: uuid.UUID, verb: str) -> Consent:

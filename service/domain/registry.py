@@ -4,7 +4,10 @@ The worker writes a job's artifact row when the job succeeds; ``register_artifac
 same for videos released elsewhere (``likeness generate`` on the operator's machine), with
 its audit event. A verifier looks a detected asset id (or, failing a mark, the file's exact
 SHA-256) up with ``lookup_artifact`` and learns who issued it, when, and whether the consent
-behind it still stands *now* - a consent revoked after release changes the answer.
+behind it still stands *now* - a consent revoked after release changes the answer. Revocation
+also flags every artifact made under the consent (``Artifact.consent_revoked_at``, set by
+``service.domain.revocation``), so the answer holds even when the consent row is out of view;
+``consent_notice`` words it for people ("consent revoked on 2026-11-25").
 
 What a caller is shown is decided by the route (``service.api.routes.verify``): the public
 record leaves out the partner and the subject.
@@ -17,6 +20,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -57,6 +61,24 @@ class RegistryRecord:
     consent: Consent | None
     standing: ConsentStanding
     matched_by: MatchedBy
+    # When the consent was revoked (the artifact's flag, else the consent's own record).
+    revoked_at: datetime | None = None
+    expired_at: datetime | None = None
+
+    @property
+    def notice(self) -> str | None:
+        """One line for people when the consent no longer stands; None while it does."""
+        return consent_notice(self.standing, self.revoked_at, self.expired_at)
+
+
+def consent_notice(standing: ConsentStanding, revoked_at: datetime | None,
+                   expired_at: datetime | None) -> str | None:
+    if standing == ConsentStanding.REVOKED:
+        return ("consent revoked" if revoked_at is None
+                else f"consent revoked on {revoked_at.date().isoformat()}")
+    if standing == ConsentStanding.EXPIRED and expired_at is not None:
+        return f"consent expired on {expired_at.date().isoformat()}"
+    return None
 
 
 def check_asset_id(asset_id: str) -> str:
@@ -132,12 +154,19 @@ def lookup_artifact(session: Session, *, asset_id: str | None = None,
     if artifact is None:
         return None
     consent = None if artifact.consent_id is None else session.get(Consent, artifact.consent_id)
+    standing = consent_standing(consent, now or utcnow())
+    revoked_at = artifact.consent_revoked_at or (consent.revoked_at if consent else None)
+    if artifact.consent_revoked_at is not None:
+        standing = ConsentStanding.REVOKED  # the registry's flag outranks anything else
     return RegistryRecord(
         artifact=artifact,
         organisation=None if artifact.organisation_id is None
         else session.get(Organisation, artifact.organisation_id),
         subject=None if artifact.subject_id is None else session.get(Subject, artifact.subject_id),
-        consent=consent, standing=consent_standing(consent, now or utcnow()), matched_by=matched)
+        consent=consent, standing=standing, matched_by=matched,
+        revoked_at=revoked_at if standing == ConsentStanding.REVOKED else None,
+        expired_at=consent.expires_at if consent is not None
+        and standing == ConsentStanding.EXPIRED else None)
 
 
 def record_disclosure(session: Session, context: AuditContext, found: RegistryRecord,
@@ -147,3 +176,13 @@ def record_disclosure(session: Session, context: AuditContext, found: RegistryRe
            now=now or utcnow(), payload={"matched_by": found.matched_by.value,
                                          "organisation_id": _str(found.artifact.organisation_id),
                                          "subject_id": _str(found.artifact.subject_id)})
+
+
+def annotate_verdict(document: dict[str, Any], found: RegistryRecord | None) -> None:
+    """Tell a verifier, in the verdict itself, when the consent behind a video no longer
+    stands: ``verdict.consent_notice`` (null while it stands or when the file is not in the
+    registry) and the same words appended to ``verdict.text``."""
+    notice = None if found is None else found.notice
+    document["verdict"]["consent_notice"] = notice
+    if notice is not None:
+        document["verdict"]["text"] = f"{document['verdict']['text']} — {notice}"

@@ -1,5 +1,9 @@
-"""Registering a subject (the person depicted): reference portraits + consent evidence ->
-a subject and a pending consent awaiting a compliance officer.
+"""Registering a subject (the person depicted): reference portraits (+ consent evidence) ->
+a subject (and a pending consent awaiting a compliance officer).
+
+Without evidence the subject has no consent yet: it comes from a consent request answered on
+camera (``service.domain.consent_requests``) or, for a subject that is not a living person
+able to consent, from an officer (``service.domain.nonliving``).
 
 The partner first uploads the reference portraits (``POST /v1/assets``, kind portrait), then
 registers the subject with their ids, the evidence (a signed form or a recorded statement) and
@@ -20,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from model.face.identity import identity_distance
 from policy.errors import FaceMismatch
+from service.audit.personal import seal_fields
 from service.db.audit import AuditContext, record
 from service.db.models import Asset, AssetKind, Consent, ConsentStatus, Subject
 from service.db.types import utcnow
@@ -33,13 +38,14 @@ MAX_REFERENCES = 5
 
 @dataclass(frozen=True)
 class SubjectRequest:
-    """What the partner asks for. ``expires_at`` is aware and in the future."""
+    """What the partner asks for. With evidence, ``purposes`` and ``expires_at`` (aware, in
+    the future) are the scope asked for; without, they stay empty."""
 
     display_name: str
     external_ref: str | None
     reference_asset_ids: tuple[uuid.UUID, ...]
-    purposes: frozenset[str]
-    expires_at: datetime
+    purposes: frozenset[str] = frozenset()
+    expires_at: datetime | None = None
 
 
 def check_purposes(purposes: Iterable[str], vocabulary: Iterable[str]) -> frozenset[str]:
@@ -67,12 +73,20 @@ def check_expiry(expires_at: datetime, now: datetime) -> datetime:
 
 
 def register_subject(session: Session, context: AuditContext, store: BlobStore, *,
-                     owner: Owner, request: SubjectRequest, evidence: ValidatedUpload,
+                     owner: Owner, request: SubjectRequest, evidence: ValidatedUpload | None,
                      vocabulary: Iterable[str], face_threshold: float,
-                     now: datetime | None = None) -> tuple[Subject, Consent]:
+                     now: datetime | None = None) -> tuple[Subject, Consent | None]:
     now = now or utcnow()
-    purposes = check_purposes(request.purposes, vocabulary)
-    check_expiry(request.expires_at, now)
+    if evidence is not None:
+        purposes = check_purposes(request.purposes, vocabulary)
+        if request.expires_at is None:
+            raise RequestInvalid("expires_at is required with consent evidence",
+                                 field="expires_at")
+        check_expiry(request.expires_at, now)
+    elif request.purposes or request.expires_at is not None:
+        raise RequestInvalid("purposes and expires_at go with consent evidence; without it, "
+                             "ask for consent with POST /v1/subjects/{id}/consent-requests",
+                             field="evidence")
     name, ref = request.display_name.strip(), (request.external_ref or "").strip() or None
     if not 0 < len(name) <= 200:
         raise RequestInvalid("display_name must be 1-200 characters", field="display_name")
@@ -88,6 +102,18 @@ def register_subject(session: Session, context: AuditContext, store: BlobStore, 
     session.flush()
     for asset in references:
         asset.subject_id, asset.is_reference = subject.id, True
+    session.flush()
+    # The name and the partner's reference are personal: sealed under the subject's audit
+    # key, which erasing the subject destroys (service.audit.personal).
+    personal = seal_fields(session, context, f"subject:{subject.id}",
+                           {"display_name": name, "external_ref": ref})
+    record(session, context, "partner:subject:register", f"subject:{subject.id}", now=now,
+           payload={**personal, "is_test": owner.is_test,
+                    "organisation_id": str(owner.organisation_id),
+                    "reference_asset_ids": [str(a.id) for a in references]})
+    if evidence is None:
+        return subject, None
+    assert request.expires_at is not None  # checked above
     evidence_row = new_asset_row(store, owner, evidence, subject_id=subject.id, now=now)
     session.add(evidence_row)
     session.flush()
@@ -97,9 +123,6 @@ def register_subject(session: Session, context: AuditContext, store: BlobStore, 
                       requested_at=now)
     session.add(consent)
     session.flush()
-    record(session, context, "partner:subject:register", f"subject:{subject.id}", now=now,
-           payload={"display_name": name, "external_ref": ref, "is_test": owner.is_test,
-                    "reference_asset_ids": [str(a.id) for a in references]})
     record(session, context, "partner:consent:request", f"consent:{consent.id}", now=now,
            payload={"subject_id": str(subject.id), "purposes": consent.purposes,
                     "expires_at": request.expires_at.isoformat(),

@@ -44,6 +44,8 @@ class JobRequest:
     audio: Input
     controls: dict[str, Any]
     idempotency_key: str | None
+    transcript: str  # what the audio says (``service.domain.transcripts``)
+    language: str = "en"
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,9 @@ def accept_job(session: Session, context: AuditContext, store: BlobStore, *, own
                       subject_id=request.subject_id, purpose=request.purpose,
                       portrait_asset_id=portrait_id, audio_asset_id=audio_id,
                       controls=request.controls, idempotency_key=request.idempotency_key,
-                      gate=policy.gate, api_key_id=api_key_id, is_test=owner.is_test, now=now)
+                      gate=policy.gate, transcript=request.transcript,
+                      language=request.language, api_key_id=api_key_id,
+                      is_test=owner.is_test, now=now)
 
 
 def _input(session: Session, context: AuditContext, store: BlobStore, owner: Owner,

@@ -1,4 +1,5 @@
-"""Cancelling a job: queued or running -> cancelled, at once, in the caller's transaction.
+"""Cancelling a job: held for review, queued or running -> cancelled, at once, in the caller's
+transaction.
 
 The worker is not asked; it is told. A queued job's outbox entry is never sent (the relay sends
 only entries of queued jobs) and a delivered task finds the job cancelled and skips it. A
@@ -21,7 +22,7 @@ from service.db.types import utcnow
 from service.errors import NotFound, StateConflict
 from service.webhooks.events import enqueue_job_event
 
-CANCELLABLE = frozenset({JobState.QUEUED, JobState.RUNNING})
+CANCELLABLE = frozenset({JobState.AWAITING_REVIEW, JobState.QUEUED, JobState.RUNNING})
 
 
 def cancel_job(session: Session, context: AuditContext, job_id: uuid.UUID, *,

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from service.jobs.runtime import WorkerRuntime
 
 RENDER_TASK = "likeness.jobs.render"
+VERIFY_TASK = "likeness.consent.verify"  # consent evidence checks (service.jobs.evidence)
 DEFAULT_QUEUE = "default"
 # A publisher gives up quickly: the outbox keeps the entry and the relay sends it later, so
 # an API request never hangs on a broker that is down.
@@ -74,6 +75,7 @@ class LikenessCelery(Celery):
 
 
 def make_celery(settings: Settings, gate: ConsentGate | None = None) -> LikenessCelery:
+    from service.jobs.evidence import register_evidence_tasks
     from service.jobs.tasks import (
         register_tasks,  # tasks import this module's constants
     )
@@ -81,6 +83,7 @@ def make_celery(settings: Settings, gate: ConsentGate | None = None) -> Likeness
     app = LikenessCelery(settings, gate)
     app.conf.update(_config(settings))
     register_tasks(app)
+    register_evidence_tasks(app)
     return app
 
 
@@ -102,7 +105,8 @@ def _config(settings: Settings) -> dict[str, Any]:
         "worker_prefetch_multiplier": 1,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "task_default_queue": DEFAULT_QUEUE,
-        "task_routes": {RENDER_TASK: {"queue": settings.gpu_queue}},
+        "task_routes": {RENDER_TASK: {"queue": settings.gpu_queue},
+                        VERIFY_TASK: {"queue": settings.gpu_queue}},
         "task_publish_retry_policy": PUBLISH_RETRY,
         "worker_hijack_root_logger": False,
         "enable_utc": True,

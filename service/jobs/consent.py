@@ -6,6 +6,9 @@ same object, so both stages apply the same rules and threshold). It reads two th
 upload already computed - the job portrait's 128-D identity encoding (``Asset.face_encoding``)
 and the subject's reference encodings - so a check costs a few queries and no dlib call, and
 the worker's re-check sees a revocation, expiry or review that happened while the job queued.
+A subject verified by live capture is matched against its sealed face templates instead of
+the partner's portraits (opened with the deployment's ``TemplateBox``), and a consent's
+``max_jobs`` is counted as the stage requires (``service.domain.gate``).
 
 A portrait without an encoding (never validated, or not the partner's own) cannot be shown to
 be the subject and is refused as ``face_mismatch``, the same code as a portrait of someone else.
@@ -20,8 +23,9 @@ from sqlalchemy.orm import Session
 from policy.consent import ConsentDecision, FaceMatch, Reason
 from service.db.models import Asset, AssetKind
 from service.domain.assets import decode_face
+from service.domain.face_templates import TemplateBox
 from service.domain.gate import check_consent
-from service.jobs.gate import ConsentGate, GateRequest
+from service.jobs.gate import ConsentGate, GateRequest, GateStage
 from service.settings import Settings
 
 
@@ -30,6 +34,7 @@ class DatabaseConsentGate:
     """A ``ConsentGate``: consent rules + face match against the subject's references."""
 
     threshold: float  # dlib 128-D distance at or below which the portrait is the subject
+    templates: TemplateBox | None = None  # opens live-capture face templates
 
     def __call__(self, session: Session, request: GateRequest) -> ConsentDecision:
         portrait = session.get(Asset, request.portrait_asset_id, populate_existing=True)
@@ -41,9 +46,10 @@ class DatabaseConsentGate:
         return check_consent(session, organisation_id=request.organisation_id,
                              subject_id=request.subject_id, purpose=request.purpose,
                              portrait_encoding=decode_face(portrait.face_encoding),
-                             now=request.now, threshold=self.threshold)
+                             now=request.now, threshold=self.threshold,
+                             templates=self.templates, at_run=request.stage == GateStage.RUN)
 
 
 def real_gate(settings: Settings) -> ConsentGate:
-    """The gate for this deployment (``Settings.face_match_threshold``)."""
-    return DatabaseConsentGate(settings.face_match_threshold)
+    """The gate for this deployment (``Settings.face_match_threshold``, its template key)."""
+    return DatabaseConsentGate(settings.face_match_threshold, TemplateBox.from_settings(settings))

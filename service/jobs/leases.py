@@ -70,6 +70,11 @@ class JobTicket:
     controls: dict
     portrait: AssetRef
     audio: AssetRef
+    # The declared transcript (``service.domain.transcripts``); None only for legacy jobs.
+    transcript: str | None = None
+    transcript_language: str | None = None
+    transcript_sha256: str | None = None
+    transcript_check: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,8 @@ def take_lease(session: Session, context: AuditContext, job_id: uuid.UUID, owner
                        session.get(Asset, job.audio_asset_id))
     ticket = JobTicket(job.id, owner, job.attempts, job.organisation_id, job.subject_id,
                        job.consent_id, job.purpose, job.is_test, dict(job.controls),
-                       _ref(portrait), _ref(audio))
+                       _ref(portrait), _ref(audio), job.transcript, job.transcript_language,
+                       job.transcript_sha256, job.transcript_check)
     return Claim(ticket, JobState.RUNNING)
 
 

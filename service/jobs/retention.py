@@ -1,10 +1,21 @@
-"""Retention of uploaded media: portraits and speech are deleted ``media_retention_days`` after
-upload, once no queued or running job still needs them.
+"""Retention sweeps, run by the workers' maintenance loop.
 
-Kept regardless: a subject's reference portraits and consent evidence (they live as long as the
-consent they support), and every row (jobs, the registry and the audit trail cite them; a purged
-row has ``purged_at`` set). Blobs are content-addressed, so the bytes are deleted only when no
-other retained asset shares them. Each purge is an audit event.
+- ``purge_expired_media``: uploaded portraits and speech are deleted ``media_retention_days``
+  after upload, once no queued or running job still needs them. Kept regardless: a subject's
+  reference portraits (they live as long as the consent they support) and every row (jobs, the
+  registry and the audit trail cite them; a purged row has ``purged_at`` set, and a purged
+  portrait loses its face encoding with its bytes).
+- ``purge_decided_evidence``: consent evidence (a recorded statement, a signed form, a live
+  capture) is deleted ``evidence_retention_days`` after its consent was decided (default 0:
+  at the first sweep after the decision). Evidence a pending consent or a consent request in
+  progress still needs is kept for the officer. The SHA-256, the check scores and the decision
+  stay.
+- ``delete_unneeded_templates``: face templates of subjects whose consents have all ended
+  (expired, revoked, rejected) and who have no request in progress
+  (``service.domain.biometrics``); a revocation deletes them at once, this catches expiry.
+
+Blobs are content-addressed, so bytes are deleted only when no other retained asset shares
+them. Each purge or deletion is an audit event.
 """
 
 from __future__ import annotations
@@ -12,14 +23,28 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from service.db.audit import AuditContext, record
-from service.db.models import Asset, AssetKind, Job, JobState
+from service.db.models import (
+    Asset,
+    AssetKind,
+    Consent,
+    ConsentRequest,
+    ConsentStatus,
+    Job,
+    JobState,
+)
+from service.domain.biometrics import (
+    IN_PROGRESS,
+    delete_templates,
+    subjects_with_unneeded_templates,
+)
 from service.storage import BlobStore
 
 PURGEABLE = (AssetKind.PORTRAIT, AssetKind.AUDIO)
+EVIDENCE = (AssetKind.CONSENT_DOCUMENT, AssetKind.CONSENT_RECORDING)
 ACTIVE = (JobState.QUEUED, JobState.RUNNING)
 
 
@@ -34,16 +59,54 @@ def purge_expired_media(session: Session, context: AuditContext, store: BlobStor
         select(Asset).where(Asset.kind.in_(PURGEABLE), Asset.is_reference.is_(False),
                             Asset.purged_at.is_(None), Asset.created_at < cutoff, ~in_use)
         .order_by(Asset.created_at).limit(limit).with_for_update(skip_locked=True)).all()
-    purged = []
-    for asset in due:
-        asset.purged_at = now
-        session.flush()
-        shared = session.scalar(select(Asset.id).where(
-            Asset.storage_key == asset.storage_key, Asset.purged_at.is_(None)).limit(1))
-        if shared is None:
-            store.delete(asset.storage_key)
-        record(session, context, "retention:asset:purge", f"asset:{asset.id}", now=now,
-               payload={"kind": asset.kind.value, "sha256": asset.sha256,
-                        "bytes_deleted": shared is None, "retention_days": retention_days})
-        purged.append(asset.id)
-    return purged
+    return [_purge(session, context, store, asset, now, retention_days) for asset in due]
+
+
+def _purge(session: Session, context: AuditContext, store: BlobStore, asset: Asset,
+           now: datetime, retention_days: float, **extra: object) -> uuid.UUID:
+    asset.purged_at, asset.face_encoding = now, None
+    session.flush()
+    shared = session.scalar(select(Asset.id).where(
+        Asset.storage_key == asset.storage_key, Asset.purged_at.is_(None)).limit(1))
+    if shared is None:
+        store.delete(asset.storage_key)
+    record(session, context, "retention:asset:purge", f"asset:{asset.id}", now=now,
+           payload={"kind": asset.kind.value, "sha256": asset.sha256,
+                    "bytes_deleted": shared is None, "retention_days": retention_days,
+                    **extra})
+    return asset.id
+
+
+def purge_decided_evidence(session: Session, context: AuditContext, store: BlobStore, *,
+                           retention_days: float, now: datetime,
+                           limit: int = 500) -> list[uuid.UUID]:
+    """Purge consent evidence decided more than ``retention_days`` ago (see module doc)."""
+    cutoff = now - timedelta(days=retention_days)
+    decided_at = func.coalesce(Consent.reviewed_at, Consent.revoked_at, Consent.requested_at)
+    decided = or_(
+        select(Consent.id).where(Consent.evidence_asset_id == Asset.id,
+                                 Consent.status != ConsentStatus.PENDING,
+                                 decided_at <= cutoff).exists(),
+        select(ConsentRequest.id).where(ConsentRequest.evidence_asset_id == Asset.id,
+                                        ConsentRequest.status.not_in(IN_PROGRESS),
+                                        ConsentRequest.decided_at <= cutoff).exists())
+    needed = or_(
+        select(Consent.id).where(Consent.evidence_asset_id == Asset.id,
+                                 Consent.status == ConsentStatus.PENDING).exists(),
+        select(ConsentRequest.id).where(ConsentRequest.evidence_asset_id == Asset.id,
+                                        ConsentRequest.status.in_(IN_PROGRESS)).exists())
+    due = session.scalars(
+        select(Asset).where(Asset.kind.in_(EVIDENCE), Asset.purged_at.is_(None), decided,
+                            ~needed)
+        .order_by(Asset.created_at).limit(limit).with_for_update(skip_locked=True)).all()
+    return [_purge(session, context, store, asset, now, retention_days, reason="decided")
+            for asset in due]
+
+
+def delete_unneeded_templates(session: Session, context: AuditContext, *,
+                              now: datetime) -> list[uuid.UUID]:
+    """Delete the face templates no living consent needs; returns the subjects affected."""
+    subjects = subjects_with_unneeded_templates(session, now)
+    for subject_id in subjects:
+        delete_templates(session, context, subject_id, reason="consent_ended", now=now)
+    return subjects

@@ -14,6 +14,10 @@ the loser reads the winner's job and answers as a replay (or a conflict).
 
 A refusal by the gate appends a ``denied`` audit event and raises ``ConsentRefused``: callers
 commit on it (``session_scope(..., commit_on=(ConsentRefused,))``) so the refusal is on record.
+
+Every job declares the transcript of its audio (``service.domain.transcripts``): its hash is
+part of the request hash and of the audit event. A transcript in a language the aligner cannot
+check holds the job ``awaiting_review`` for an officer, with no outbox entry until approved.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from policy.audit import Outcome, canonical_json
 from service.db.audit import AuditContext, record
 from service.db.models import Asset, AssetKind, Job, JobState, OutboxEntry, Subject
 from service.db.types import utcnow
+from service.domain.transcripts import DeclaredTranscript, declare_transcript, initial_check
 from service.errors import (
     ConsentRefused,
     IdempotencyKeyReused,
@@ -50,25 +55,28 @@ MAX_PURPOSE_CHARS = 100
 class JobSubmission:
     job: Job
     replayed: bool  # the key matched an earlier identical request: ``job`` is that job
-    outbox_entry_id: uuid.UUID | None  # for the relay after commit; None on a replay
+    # For the relay after commit; None on a replay, and for a job held for transcript review.
+    outbox_entry_id: uuid.UUID | None
 
 
 def submit_job(session: Session, context: AuditContext, *, organisation_id: uuid.UUID,
                subject_id: uuid.UUID, purpose: str, portrait_asset_id: uuid.UUID,
                audio_asset_id: uuid.UUID, controls: Mapping[str, Any],
-               idempotency_key: str | None, gate: ConsentGate,
-               api_key_id: uuid.UUID | None = None, is_test: bool = False,
-               now: datetime | None = None) -> JobSubmission:
+               idempotency_key: str | None, gate: ConsentGate, transcript: str,
+               language: str = "en", api_key_id: uuid.UUID | None = None,
+               is_test: bool = False, now: datetime | None = None) -> JobSubmission:
     """Queue a job in the caller's transaction (see the module docstring for the guarantees)."""
     now = now or utcnow()
     purpose = _check_purpose(purpose)
     key = _check_key(idempotency_key)
     parsed = controls_json(parse_controls(controls))
+    declared = declare_transcript(transcript, language)
     if session.get(Subject, subject_id) is None:
         raise NotFound(f"no subject {subject_id}", resource="subject", id=str(subject_id))
     portrait = _asset(session, portrait_asset_id, organisation_id, AssetKind.PORTRAIT)
     audio = _asset(session, audio_asset_id, organisation_id, AssetKind.AUDIO)
-    request_hash = _request_hash(parsed, portrait, audio, subject_id, purpose, is_test)
+    request_hash = _request_hash(parsed, portrait, audio, subject_id, purpose, is_test,
+                                 declared)
     if key is not None:
         earlier = _by_key(session, organisation_id, key)
         if earlier is not None:
@@ -82,14 +90,18 @@ def submit_job(session: Session, context: AuditContext, *, organisation_id: uuid
         record(session, context, "job:job:submit", f"subject:{subject_id}",
                outcome=Outcome.DENIED, now=now,
                payload={"reason": exc.context["reason"], "purpose": purpose,
-                        "portrait_asset_id": str(portrait.id), "is_test": is_test})
+                        "portrait_asset_id": str(portrait.id), "is_test": is_test,
+                        "transcript_sha256": declared.sha256})
         raise
 
+    check = initial_check(declared)
     job = Job(organisation_id=organisation_id, api_key_id=api_key_id, subject_id=subject_id,
               consent_id=consent_id, purpose=purpose, portrait_asset_id=portrait.id,
               audio_asset_id=audio.id, controls=parsed, is_test=is_test,
-              state=JobState.QUEUED, progress=0.0, idempotency_key=key,
-              request_hash=request_hash, attempts=0, created_at=now)
+              state=JobState.QUEUED if declared.aligned else JobState.AWAITING_REVIEW,
+              progress=0.0, idempotency_key=key, request_hash=request_hash, attempts=0,
+              created_at=now, transcript=declared.text, transcript_language=declared.language,
+              transcript_sha256=declared.sha256, transcript_check=check.value)
     try:
         with session.begin_nested():
             session.add(job)
@@ -102,15 +114,20 @@ def submit_job(session: Session, context: AuditContext, *, organisation_id: uuid
             raise
         return _replay(earlier, request_hash, key)
 
-    entry = OutboxEntry(job_id=job.id, created_at=now, attempts=0)
-    session.add(entry)
-    session.flush()
+    entry = None
+    if job.state == JobState.QUEUED:  # a held job is sent once an officer approves it
+        entry = OutboxEntry(job_id=job.id, created_at=now, attempts=0)
+        session.add(entry)
+        session.flush()
     record(session, context, "job:job:submit", f"job:{job.id}", now=now,
            payload={"subject_id": str(subject_id), "consent_id": str(consent_id),
                     "purpose": purpose, "portrait_sha256": portrait.sha256,
                     "audio_sha256": audio.sha256, "controls": parsed, "is_test": is_test,
-                    "idempotency_key": key})
-    return JobSubmission(job, replayed=False, outbox_entry_id=entry.id)
+                    "idempotency_key": key, "transcript_sha256": declared.sha256,
+                    "transcript_language": declared.language,
+                    "transcript_check": check.value})
+    return JobSubmission(job, replayed=False,
+                         outbox_entry_id=None if entry is None else entry.id)
 
 
 def _replay(earlier: Job, request_hash: str, key: str) -> JobSubmission:
@@ -141,10 +158,12 @@ def _asset(session: Session, asset_id: uuid.UUID, organisation_id: uuid.UUID,
 
 
 def _request_hash(controls: dict[str, Any], portrait: Asset, audio: Asset,
-                  subject_id: uuid.UUID, purpose: str, is_test: bool) -> str:
+                  subject_id: uuid.UUID, purpose: str, is_test: bool,
+                  transcript: DeclaredTranscript) -> str:
     document = {"controls": controls, "portrait_sha256": portrait.sha256,
                 "audio_sha256": audio.sha256, "subject_id": str(subject_id),
-                "purpose": purpose, "is_test": is_test}
+                "purpose": purpose, "is_test": is_test,
+                "transcript_sha256": transcript.sha256, "language": transcript.language}
     return hashlib.sha256(canonical_json(document).encode()).hexdigest()
 
 

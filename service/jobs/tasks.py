@@ -6,14 +6,18 @@
 1. take the lease (``take_lease``): a job already succeeded, cancelled, failed or held by a
    live worker is skipped - a re-delivered task never renders twice;
 2. under a ``LeaseKeeper`` (heartbeat + progress + cancellation between frames): ask the
-   consent gate again, copy the inputs out of the blob store (checking their hashes), run the
-   release path, refuse a file whose own verification does not find its mark and manifest;
+   consent gate again, copy the inputs out of the blob store (checking their hashes), check
+   the audio says the job's declared transcript (``service.jobs.render_checks``), run the
+   release path - re-reading the job and its consent at every motion window, so a revocation
+   stops it within one window - and refuse a file whose own verification does not find its
+   mark and manifest;
 3. store the video, then in one transaction: job -> succeeded (fenced on the lease token),
    the artifact row (unique per job: a second artifact for a job cannot exist) and the audit
    event.
 
-Failures: bad input (``ModelError``), a refused consent, a missing blob, a policy or release
-error fail the job with the error's stable code and are not retried. Transient errors (the
+Failures: bad input (``ModelError``), a refused consent, a transcript the audio does not say
+(``transcript_mismatch``), a missing blob, a policy or release error fail the job with the
+error's stable code and are not retried. Transient errors (the
 database or broker connection) hand the job back to the queue and are retried by Celery with
 backoff. Anything else fails the job as ``internal_error`` and is re-raised for the logs.
 """
@@ -39,6 +43,7 @@ from sqlalchemy.exc import OperationalError as DatabaseOperationalError
 from model.errors import ModelError
 from policy.audit import Outcome
 from policy.errors import PolicyError
+from service.audit.events import record_signed
 from service.db.audit import record
 from service.db.engine import session_scope
 from service.db.models import Artifact, Job, JobState
@@ -49,6 +54,7 @@ from service.errors import (
     ReleaseUnverified,
     ServiceError,
     StorageError,
+    TranscriptMismatch,
 )
 from service.jobs.controls import parse_controls
 from service.jobs.gate import GateRequest, GateStage, check_consent
@@ -60,6 +66,7 @@ from service.jobs.leases import (
     release_lease,
     take_lease,
 )
+from service.jobs.render_checks import between_windows, check_transcript
 from service.storage import BlobStore, StoredBlob
 from service.webhooks.events import enqueue_job_event
 
@@ -105,6 +112,7 @@ def run_job(runtime: WorkerRuntime, job_id: uuid.UUID) -> RenderOutcome:
 
 
 def _render(runtime: WorkerRuntime, ticket: JobTicket) -> RenderOutcome:
+    from policy.provenance import TranscriptRecord
     from service.release import GenerationRequest
 
     work = Path(tempfile.mkdtemp(prefix="likeness-job-"))
@@ -112,11 +120,15 @@ def _render(runtime: WorkerRuntime, ticket: JobTicket) -> RenderOutcome:
         with LeaseKeeper(runtime.sessions, ticket, lease_seconds=runtime.settings.lease_seconds,
                          heartbeat_seconds=runtime.settings.heartbeat_seconds) as keeper:
             _recheck_consent(runtime, ticket)
+            audio = _materialise(runtime.blobs, ticket.audio, work, "speech")
+            check_transcript(runtime, ticket, audio)
             request = GenerationRequest(
-                _materialise(runtime.blobs, ticket.portrait, work, "portrait"),
-                _materialise(runtime.blobs, ticket.audio, work, "speech"),
-                work / f"{ticket.job_id}.mp4", parse_controls(ticket.controls))
-            video = runtime.release.generate(request, progress=keeper.report)
+                _materialise(runtime.blobs, ticket.portrait, work, "portrait"), audio,
+                work / f"{ticket.job_id}.mp4", parse_controls(ticket.controls),
+                None if ticket.transcript_sha256 is None else TranscriptRecord(
+                    ticket.transcript_sha256, ticket.transcript_language or "en"))
+            video = runtime.release.generate(
+                request, progress=between_windows(runtime, ticket, keeper.report))
             _check_release(video)
         return _complete(runtime, ticket, video, runtime.blobs.put_file(video.path))
     except JobAborted as exc:
@@ -126,6 +138,8 @@ def _render(runtime: WorkerRuntime, ticket: JobTicket) -> RenderOutcome:
     except ConsentRefused as exc:
         return _fail(runtime, ticket, exc.context.get("reason", exc.code), exc.message,
                      Outcome.DENIED)
+    except TranscriptMismatch as exc:
+        return _fail(runtime, ticket, exc.code, exc.message, Outcome.DENIED)
     except (ModelError, PolicyError, ServiceError) as exc:
         return _fail(runtime, ticket, exc.code, exc.message, Outcome.FAILURE)
     except TRANSIENT_ERRORS as exc:
@@ -189,12 +203,24 @@ def _complete(runtime: WorkerRuntime, ticket: JobTicket, video: ReleasedVideo,
                                  subject_id=ticket.subject_id, consent_id=ticket.consent_id,
                                  sha256=stored.sha256, is_test=ticket.is_test, created_at=now))
             session.flush()
-            enqueue_job_event(session, session.get(Job, ticket.job_id), "job.succeeded", now=now)
+            job = session.get(Job, ticket.job_id, populate_existing=True)
+            enqueue_job_event(session, job, "job.succeeded", now=now)
             record(session, runtime.context, "job:job:succeed", f"job:{ticket.job_id}",
                    now=now, payload={"asset_id": video.asset_id, "sha256": stored.sha256,
                                      "frames": video.frames, "attempt": ticket.attempt,
                                      "owner": ticket.owner,
-                                     "seconds": round(video.seconds.total, 3)})
+                                     "seconds": round(video.seconds.total, 3),
+                                     "transcript_sha256": ticket.transcript_sha256,
+                                     "transcript_language": ticket.transcript_language,
+                                     "transcript_check": job.transcript_check,
+                                     "transcript_score": job.transcript_score})
+            manifest = video.verification.manifest
+            record_signed(session, runtime.context, asset_id=video.asset_id,
+                          manifest_id=manifest.manifest_id, sha256=stored.sha256,
+                          job_id=str(ticket.job_id),
+                          inputs={"portrait": ticket.portrait.sha256,
+                                  "audio": ticket.audio.sha256,
+                                  "weights": manifest.weights_sha256})
     except IntegrityError:  # the job already has its artifact: this delivery adds nothing
         log.warning("job %s already has an artifact; %s discarded", ticket.job_id,
                     video.asset_id)

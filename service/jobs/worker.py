@@ -84,16 +84,24 @@ def _load_in_children(app: LikenessCelery) -> None:
 
 def _periodic_work(settings: Settings, sessions: sessionmaker[Session]) -> Callable[[], object]:
     """What the maintenance loop does besides relaying and reaping: deliver due webhooks (job
-    events) and, when configured, purge uploads past their retention."""
+    events), when configured purge uploads past their retention, delete face templates no
+    living consent needs and consent evidence past its retention, and last (after the rest has
+    written its audit events) sequence the audit log and sign its periodic checkpoint."""
+    from service.audit.runner import AuditMaintenance
     from service.db.audit import AuditContext
     from service.db.engine import session_scope
     from service.db.types import utcnow
-    from service.jobs.retention import purge_expired_media
+    from service.jobs.retention import (
+        delete_unneeded_templates,
+        purge_decided_evidence,
+        purge_expired_media,
+    )
     from service.storage import make_blob_store
     from service.webhooks.delivery import DeliveryConfig, WebhookClient, deliver_due
 
     client, config = WebhookClient.from_settings(settings), DeliveryConfig.from_settings(settings)
     store, context = make_blob_store(settings), AuditContext(actor="system:retention")
+    audit = AuditMaintenance(settings, sessions)
 
     def run() -> None:
         deliver_due(sessions, utcnow(), client, config)
@@ -101,20 +109,35 @@ def _periodic_work(settings: Settings, sessions: sessionmaker[Session]) -> Calla
             with session_scope(sessions) as session:
                 purge_expired_media(session, context, store,
                                     retention_days=settings.media_retention_days, now=utcnow())
+        with session_scope(sessions) as session:  # data minimisation (issue 5)
+            delete_unneeded_templates(session, context, now=utcnow())
+            if settings.evidence_retention_days is not None:
+                purge_decided_evidence(session, context, store, now=utcnow(),
+                                       retention_days=settings.evidence_retention_days)
+        audit()
 
     return run
 
 
 def _start_maintenance(app: LikenessCelery, sessions: sessionmaker[Session],
                        stop: threading.Event) -> threading.Thread:
+    from service.jobs.evidence import make_verification_relay
+
     settings = app.likeness_settings
     relay = OutboxRelay(sessions, CeleryPublisher(app),
                         resend_after_seconds=settings.outbox_resend_after_seconds)
+    periodic = _periodic_work(settings, sessions)
+    verifications = make_verification_relay(settings, sessions, app)
+
+    def also() -> None:
+        verifications.relay_once()  # consent evidence still waiting for a worker
+        periodic()  # last: it sequences the audit events the rest wrote
+
     thread = threading.Thread(
         target=run_maintenance, name="likeness-maintenance", daemon=True,
         kwargs={"sessions": sessions, "relay": relay, "max_attempts": settings.job_max_attempts,
                 "interval_seconds": settings.maintenance_interval_seconds, "stop": stop,
-                "also": _periodic_work(settings, sessions)})
+                "also": also})
     thread.start()
     return thread
 

@@ -22,7 +22,7 @@ from model.diffusion.checkpoint import DEFAULT_WEIGHTS_DIR, WEIGHTS_FILE
 from model.errors import AudioCorrupt, ImageUnreadable, ModelError
 from model.pipeline import TalkingHeadPipeline
 from policy.provenance import (IngredientRecord, ProvenanceClaim, SigningIdentity, SoftBinding,
-                               sign_video)
+                               TranscriptRecord, sign_video)
 from policy.watermark import ALGORITHM_ID, WatermarkEmbedder, WatermarkKey, WatermarkPayload
 from service import keys
 from service.errors import OutputInvalid
@@ -57,6 +57,9 @@ class GenerationRequest:
     audio: Path
     output: Path
     controls: Controls = Controls()
+    # The declared transcript of ``audio`` (checked against it before this request is made):
+    # its hash and language go into the manifest.
+    transcript: TranscriptRecord | None = None
 
 
 @dataclass
@@ -183,6 +186,7 @@ class ReleasePath:
                                  hashlib.sha256(audio_bytes).hexdigest()),
             ),
             soft_binding=SoftBinding(ALGORITHM_ID, payload.to_bytes()),
+            transcript=request.transcript,
         )
 
 

@@ -80,6 +80,9 @@ class VerificationReport:
                 "soft_binding": None if manifest.soft_binding is None else {
                     "alg": manifest.soft_binding.alg, "value_hex": manifest.soft_binding.value.hex()},
                 "assertions": list(manifest.assertions), "failures": list(manifest.failures),
+                "transcript": None if manifest.transcript is None else {
+                    "sha256": manifest.transcript.sha256,
+                    "language": manifest.transcript.language},
             },
             "watermark": {
                 "checked": mark is not None, "key_id": self.watermark_key_id,

@@ -30,6 +30,10 @@ JOB_SUCCEEDED = "job.succeeded"
 JOB_FAILED = "job.failed"
 JOB_CANCELLED = "job.cancelled"
 JOB_EVENTS = (JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED)
+# A consent request was decided (granted, sent to an officer, or rejected): data.request_id.
+CONSENT_REQUEST_DECIDED = "consent_request.decided"
+CONSENT_EVENTS = (CONSENT_REQUEST_DECIDED,)
+SUBSCRIBABLE = (*JOB_EVENTS, *CONSENT_EVENTS)
 TEST_EVENT = "webhook.test"  # sent on request to one endpoint, whatever it subscribed to
 
 
@@ -40,10 +44,10 @@ def thin_payload(event_type: str, now: datetime, **data: str) -> str:
 
 
 def check_event_types(event_types: list[str]) -> list[str]:
-    unknown = sorted(set(event_types) - set(JOB_EVENTS))
+    unknown = sorted(set(event_types) - set(SUBSCRIBABLE))
     if unknown or not event_types:
-        raise RequestInvalid(f"subscribe to one or more of {', '.join(JOB_EVENTS)}",
-                             field="event_types", unknown=unknown, known=list(JOB_EVENTS))
+        raise RequestInvalid(f"subscribe to one or more of {', '.join(SUBSCRIBABLE)}",
+                             field="event_types", unknown=unknown, known=list(SUBSCRIBABLE))
     return sorted(set(event_types))
 
 
@@ -58,6 +62,22 @@ def enqueue_job_event(session: Session, job: Job, event_type: str, *,
         WebhookEndpoint.is_test == job.is_test, WebhookEndpoint.deleted_at.is_(None)))
     body = thin_payload(event_type, now, job_id=str(job.id))
     deliveries = [queue_delivery(session, endpoint.id, event_type, body, now, job_id=job.id)
+                  for endpoint in endpoints if event_type in endpoint.event_types]
+    session.flush()
+    return deliveries
+
+
+def enqueue_organisation_event(session: Session, *, organisation_id: uuid.UUID,
+                               is_test: bool, event_type: str, now: datetime,
+                               **data: str) -> list[WebhookDelivery]:
+    """Queue a non-job event (``CONSENT_EVENTS``) for the organisation's subscribed endpoints."""
+    if event_type not in CONSENT_EVENTS:
+        raise ValueError(f"unknown event {event_type!r}")  # a programming error
+    endpoints = session.scalars(select(WebhookEndpoint).where(
+        WebhookEndpoint.organisation_id == organisation_id,
+        WebhookEndpoint.is_test == is_test, WebhookEndpoint.deleted_at.is_(None)))
+    body = thin_payload(event_type, now, **data)
+    deliveries = [queue_delivery(session, endpoint.id, event_type, body, now)
                   for endpoint in endpoints if event_type in endpoint.event_types]
     session.flush()
     return deliveries

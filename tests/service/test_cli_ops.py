@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from service.audit.sequencer import sequence_pending
 from service.cli import main
 from service.db import make_engine
 from service.db.audit import verify_audit_chain
@@ -75,6 +76,7 @@ def test_only_operators_vet_and_the_audit_chain_holds(data_dir):
 
     engine = make_engine(f"sqlite:///{data_dir / 'likeness.db'}")
     try:
+        sequence_pending(engine)
         with make_session_factory(engine)() as session:
             report = verify_audit_chain(session)
     finally:

@@ -48,6 +48,7 @@ def data_dir(tmp_path_factory) -> Path:
 
 
 PURPOSE = "education"
+SAID = "Please bring me the blue map. Who will go with Bob and Pam?"  # the first 4.2 s
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +108,7 @@ def subject_id(data_dir) -> str:
 @pytest.fixture(scope="module")
 def short_speech(tmp_path_factory) -> Path:
     samples, rate = load_audio(SAMPLES / "speech.wav")
-    return _wav(tmp_path_factory.mktemp("audio") / "short.wav", samples[: int(3.2 * rate)], rate)
+    return _wav(tmp_path_factory.mktemp("audio") / "short.wav", samples[: int(4.2 * rate)], rate)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +116,7 @@ def released(data_dir, subject_id, short_speech, tmp_path_factory) -> tuple[Path
     out = tmp_path_factory.mktemp("out") / "talking.mp4"
     code, output = _run("--data-dir", str(data_dir), "generate", str(SAMPLES / "portrait.png"),
                         str(short_speech), "--out", str(out), "--seed", "3", "--steps", "4",
-                        "--subject", subject_id, "--purpose", PURPOSE)
+                        "--subject", subject_id, "--purpose", PURPOSE, "--transcript", SAID)
     assert code == 0, output
     return out, output
 
@@ -147,7 +148,7 @@ def test_generate_writes_only_a_signed_verifiable_mp4(released, data_dir):
     assert report["watermark"]["asset_id"] == report["c2pa"]["asset_id"] == report["verdict"]["asset_id"]
     assert report["watermark"]["false_positive_probability"] <= 1e-6
     assert (report["file"]["width"], report["file"]["height"]) == (512, 512)
-    assert report["file"]["duration_s"] == pytest.approx(3.2, abs=0.1)
+    assert report["file"]["duration_s"] == pytest.approx(4.2, abs=0.1)
 
 
 @pytest.mark.slow
@@ -261,7 +262,7 @@ def test_generate_validates_before_any_work_and_leaves_nothing(
     out_dir = tmp_path / "out"
     code, output = _run("--data-dir", str(data_dir), "generate", str(portraits[portrait]),
                         str(audios[audio]), "--out", str(out_dir / out), "--subject", subject_id,
-                        "--purpose", PURPOSE)
+                        "--purpose", PURPOSE, "--transcript", SAID)
     assert code == 2
     assert f"error [{code_expected}]" in output
     assert not out_dir.exists() or not any(out_dir.iterdir())
@@ -270,7 +271,8 @@ def test_generate_validates_before_any_work_and_leaves_nothing(
 def test_generate_without_keys_says_how_to_create_them(short_speech, tmp_path):
     code, output = _run("--data-dir", str(tmp_path / "empty"), "generate",
                         str(SAMPLES / "portrait.png"), str(short_speech), "--out",
-                        str(tmp_path / "x.mp4"), "--subject", "0" * 32, "--purpose", PURPOSE)
+                        str(tmp_path / "x.mp4"), "--subject", "0" * 32, "--purpose", PURPOSE,
+                        "--transcript", SAID)
     assert code == 2
     assert "error [keys_missing]" in output and "likeness pki init" in output
     assert not (tmp_path / "x.mp4").exists()
@@ -294,14 +296,15 @@ def test_generate_refuses_what_the_consent_does_not_cover(
     picture = SAMPLES / portrait if portrait == "portrait.png" else FACES / portrait
     out = tmp_path / "refused.mp4"
     code, output = _run("--data-dir", str(data_dir), "generate", str(picture), str(short_speech),
-                        "--out", str(out), "--subject", subject_id, "--purpose", purpose)
+                        "--out", str(out), "--subject", subject_id, "--purpose", purpose,
+                        "--transcript", SAID)
     assert code == 2 and f"error [{code_expected}]" in output
     assert not out.exists()
 
 
 def test_generate_for_an_unknown_subject_or_unmigrated_database(data_dir, short_speech, tmp_path):
     args = [str(SAMPLES / "portrait.png"), str(short_speech), "--out", str(tmp_path / "x.mp4"),
-            "--purpose", PURPOSE, "--subject"]
+            "--purpose", PURPOSE, "--transcript", SAID, "--subject"]
     code, output = _run("--data-dir", str(data_dir), "generate", *args, "0" * 32)
     assert code == 2 and "error [not_found]" in output
 
@@ -327,3 +330,32 @@ def test_generated_video_is_in_the_registry(released, data_dir, subject_id):
     engine.dispose()
     assert str(row.subject_id).replace("-", "") == subject_id.replace("-", "")
     assert row.consent_id is not None
+
+
+@pytest.mark.parametrize(("extra", "code_expected"), [
+    ((), "request_invalid"),  # no transcript declared
+    (("--transcript", "Transfer all the money to my account today."), "transcript_mismatch"),
+    (("--transcript", SAID, "--language", "fr"), "transcript_review_required"),
+])
+def test_generate_holds_the_audio_to_its_transcript(data_dir, subject_id, short_speech,
+                                                    tmp_path, extra, code_expected):
+    out = tmp_path / "said.mp4"
+    code, output = _run("--data-dir", str(data_dir), "generate", str(SAMPLES / "portrait.png"),
+                        str(short_speech), "--out", str(out), "--subject", subject_id,
+                        "--purpose", PURPOSE, *extra)
+    assert code == 2 and f"error [{code_expected}]" in output
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_the_released_file_carries_the_transcript_hash_and_its_registry_record(
+        released, data_dir):
+    import hashlib
+
+    path, _ = released
+    code, report = _verify(data_dir, path)
+    assert code == 0
+    assert report["c2pa"]["transcript"] == {"sha256": hashlib.sha256(SAID.encode()).hexdigest(),
+                                            "language": "en"}
+    assert report["registry"]["consent_status"] == "active"
+    assert report["verdict"]["consent_notice"] is None

@@ -5,19 +5,29 @@ from fastapi import APIRouter
 
 from service.api.routes import (
     assets,
+    audit,
+    audit_query,
+    capture,
+    consent_requests,
     consents,
+    erasure,
     health,
     jobs,
     metrics,
     oauth,
     reports,
+    subject_page,
     subjects,
+    transcript_reviews,
     verify,
     webhooks,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (health.router, oauth.router, assets.router, subjects.router,
                                   consents.router, jobs.router, webhooks.router, verify.router,
-                                  reports.router, metrics.router)
+                                  reports.router, metrics.router, audit.router,
+                                  audit_query.router, consent_requests.router, capture.router,
+                                  subject_page.router, transcript_reviews.router,
+                                  erasure.router)
 
 __all__ = ["ROUTERS"]

@@ -1,14 +1,17 @@
 """The jobs resource: submit, read, list, cancel, and download the released video.
 
-- ``POST /v1/jobs`` (scope ``jobs:create``): the subject, purpose, two uploaded assets and the
-  controls as JSON - or multipart with the files inline (``portrait``, ``audio``, validated
-  like ``POST /v1/assets``; ``controls`` as JSON text) - and an optional ``Idempotency-Key``
+- ``POST /v1/jobs`` (scope ``jobs:create``): the subject, purpose, two uploaded assets, the
+  transcript of the audio (``transcript``, ``language`` default ``en``) and the controls as
+  JSON - or multipart with the files inline (``portrait``, ``audio``, validated like
+  ``POST /v1/assets``; ``controls`` as JSON text) - and an optional ``Idempotency-Key``
   header (the request hash covers each input's SHA-256, so an inline retry replays too). The
   subject and assets must be the caller's own (organisation and environment; else 404). Then
   the monthly quota (429 ``quota_exceeded`` with ``Retry-After``), the consent gate (403
   ``consent_refused``, ``details.reason`` = ``consent_pending``, ``face_mismatch``...), and the
   job row + outbox entry + audit event in one transaction. The task is sent after the commit.
-  Answer: 202 with the job and ``Location``. A retry with the same key and the same request is
+  Answer: 202 with the job and ``Location`` - state ``queued``, or ``awaiting_review`` when the
+  transcript's language is one the aligner cannot check (an officer reviews it; see
+  ``service.api.routes.transcript_reviews``). A retry with the same key and the same request is
   answered the same way - 202, the same job (as it is now) - plus ``Idempotent-Replayed: true``;
   the same key with a different request is 409 ``idempotency_key_reused``.
 - ``GET /v1/jobs/{id}``, ``GET /v1/jobs`` (newest first, ``cursor`` + ``limit``, ``state``
@@ -24,7 +27,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from typing import Annotated, BinaryIO
+from typing import Annotated, Any, BinaryIO
 
 from fastapi import (
     APIRouter,
@@ -52,6 +55,7 @@ from service.api.deps import (
 )
 from service.api.job_schemas import JobCreate, JobFields, JobList, JobPublic
 from service.api.job_services import JobServices, JobServicesDep
+from service.audit.events import record_download
 from service.auth.api_keys import ApiPrincipal
 from service.auth.scopes import Scope
 from service.db.engine import session_scope
@@ -74,9 +78,12 @@ CREATE_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": JobCreate.model_json_schema(
         ref_template="#/components/schemas/{model}")},
     "multipart/form-data": {"schema": {
-        "type": "object", "required": ["subject_id", "purpose", "portrait", "audio"],
+        "type": "object",
+        "required": ["subject_id", "purpose", "transcript", "portrait", "audio"],
         "properties": {"subject_id": {"type": "string", "format": "uuid"},
                        "purpose": {"type": "string"},
+                       "transcript": {"type": "string"},
+                       "language": {"type": "string", "default": "en"},
                        "controls": {"type": "string", "description": "a JSON object"},
                        "portrait": {"type": "string", "format": "binary"},
                        "audio": {"type": "string", "format": "binary"}}}}}}}
@@ -122,14 +129,15 @@ def _read_json(raw: bytes, key: str | None) -> JobRequest:
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from None
     return JobRequest(body.subject_id, body.purpose, body.portrait_asset_id,
-                      body.audio_asset_id, body.controls, key)
+                      body.audio_asset_id, body.controls, key, body.transcript, body.language)
 
 
 async def _read_form(request: Request, services: ApiServices, key: str | None) -> JobRequest:
-    """Fields ``subject_id``, ``purpose``, ``controls`` (a JSON object as text) and the files
-    ``portrait`` and ``audio``, validated like ``POST /v1/assets`` uploads."""
+    """Fields ``subject_id``, ``purpose``, ``transcript``, ``language``, ``controls`` (a JSON
+    object as text) and the files ``portrait`` and ``audio``, validated like
+    ``POST /v1/assets`` uploads."""
     limits = services.limits
-    async with request.form(max_files=2, max_fields=3) as form:
+    async with request.form(max_files=2, max_fields=5) as form:
         parts = [form.get(name) for name in ("portrait", "audio")]
         if not all(isinstance(part, UploadFile) for part in parts):
             raise RequestInvalid("a multipart job needs the files 'portrait' and 'audio'",
@@ -137,12 +145,12 @@ async def _read_form(request: Request, services: ApiServices, key: str | None) -
                                  else "audio")
         portrait = await _read_part(parts[0], limits.portrait_bytes)
         audio = await _read_part(parts[1], limits.audio_bytes)
-        fields = _form_fields(form.get("subject_id"), form.get("purpose"), form.get("controls"))
+        fields = _form_fields(form, form.get("controls"))
     # Face detection and decoding are CPU work: off the event loop.
     return JobRequest(fields.subject_id, fields.purpose,
                       await run_in_threadpool(validate_portrait, portrait, limits),
                       await run_in_threadpool(validate_audio, audio, limits),
-                      fields.controls, key)
+                      fields.controls, key, fields.transcript, fields.language)
 
 
 async def _read_part(part: UploadFile, max_bytes: int) -> bytes:
@@ -153,14 +161,15 @@ async def _read_part(part: UploadFile, max_bytes: int) -> bytes:
     return data
 
 
-def _form_fields(subject_id: object, purpose: object, controls: object) -> JobFields:
+def _form_fields(form: Any, controls: object) -> JobFields:
     try:
         parsed = json.loads(controls) if isinstance(controls, str) else {}
     except json.JSONDecodeError:
         raise RequestInvalid("controls must be a JSON object", field="controls") from None
+    named = {name: form.get(name) for name in ("subject_id", "purpose", "transcript", "language")
+             if form.get(name) is not None}
     try:
-        return JobFields.model_validate({"subject_id": subject_id, "purpose": purpose,
-                                         "controls": parsed})
+        return JobFields.model_validate(named | {"controls": parsed})
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from None
 
@@ -193,11 +202,13 @@ def cancel(job_id: uuid.UUID, request: Request, session: SessionDep,
 
 
 @router.get("/{job_id}/video")
-def download_video(job_id: uuid.UUID, session: SessionDep, services: ServicesDep,
-                   partner: Reader) -> StreamingResponse:
+def download_video(job_id: uuid.UUID, request: Request, session: SessionDep,
+                   services: ServicesDep, partner: Reader) -> StreamingResponse:
     """The released MP4 exactly as signed (any re-encode would break its C2PA manifest)."""
     _, artifact, key = video_of(session, owner_of(partner), job_id)
     blob = services.store.open(key)
+    record_download(session, audit_context(request, partner), "partner:artifact:download",
+                    f"artifact:{artifact.asset_id}", job_id=str(job_id), sha256=artifact.sha256)
     return StreamingResponse(
         _chunks(blob), media_type="video/mp4",
         headers={"Content-Disposition": f'attachment; filename="{job_id}.mp4"',

@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from service.api.deps import ApiServices, ServicesDep, limit_anonymous
 from service.api.tokens import ALGORITHM, AUDIENCE, partner_claims
 from service.auth.api_keys import ApiPrincipal, authenticate_api_key
+from service.db.audit import AuditContext, record
 from service.db.engine import session_scope
 from service.db.models import ApiKey
 from service.errors import AuthError
@@ -66,9 +67,10 @@ class _Client(ClientMixin):
     """An API key seen as an OAuth client; the secret is checked by the key's own hash."""
 
     def __init__(self, session: Session, services: ApiServices, row: ApiKey,
-                 request_id: str | None) -> None:
+                 request_id: str | None, client_address: str | None = None) -> None:
         self.session, self.services, self.row, self.request_id = session, services, row, \
             request_id
+        self.client_address = client_address
         self.principal: ApiPrincipal | None = None
 
     def get_client_id(self) -> str:
@@ -78,7 +80,8 @@ class _Client(ClientMixin):
         try:
             principal = authenticate_api_key(self.session, client_secret,
                                              pepper=self.services.pepper,
-                                             request_id=self.request_id)
+                                             request_id=self.request_id,
+                                             client_address=self.client_address)
         except AuthError:
             return False
         if principal.key_id != self.row.key_id:
@@ -122,20 +125,28 @@ class _ClientCredentials(grants.ClientCredentialsGrant):
 
 
 class _Server(AuthorizationServer):
-    def __init__(self, session: Session, services: ApiServices, request_id: str | None) -> None:
+    def __init__(self, session: Session, services: ApiServices, request_id: str | None,
+                 client_address: str | None = None) -> None:
         super().__init__()
         self.session, self.services, self.request_id = session, services, request_id
+        self.client_address = client_address
         self.register_grant(_ClientCredentials)
         self.register_token_generator("default", _TokenGenerator(services))
 
     def query_client(self, client_id: str) -> _Client | None:
         row = self.session.scalar(select(ApiKey).where(ApiKey.key_id == client_id))
         return None if row is None else _Client(self.session, self.services, row,
-                                                self.request_id)
+                                                self.request_id, self.client_address)
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
-        """Access tokens are self-contained JWTs: nothing to store (issuance is audited by
-        the key's own ``auth:api_key:use`` events)."""
+        """Access tokens are self-contained JWTs: nothing to store; the issuance is audited."""
+        client = request.client
+        record(self.session, AuditContext(actor=f"api_key:{client.row.key_id}",
+                                          request_id=self.request_id,
+                                          client_address=self.client_address),
+               "auth:token:issue", f"api_key:{client.row.key_id}",
+               payload={"kind": "partner", "scope": token.get("scope"),
+                        "expires_in": token.get("expires_in")})
 
     def create_oauth2_request(self, request: _Request) -> _Request:
         return request
@@ -148,10 +159,12 @@ class _Server(AuthorizationServer):
         """No listeners."""
 
 
-def _issue(services: ApiServices, request: _Request, request_id: str | None) -> JSONResponse:
+def _issue(services: ApiServices, request: _Request, request_id: str | None,
+           client_address: str | None) -> JSONResponse:
     # Committed even when the client is refused: the key's denial event must survive.
     with session_scope(services.sessions, commit_on=(AuthError,)) as session:
-        return _Server(session, services, request_id).create_token_response(request)
+        return _Server(session, services, request_id,
+                       client_address).create_token_response(request)
 
 
 @router.post("/token")
@@ -164,4 +177,5 @@ async def token(request: Request, services: ServicesDep) -> JSONResponse:
     except OAuth2Error as error:  # plain http outside loopback (authlib's transport check)
         status, body, headers = error()
         return JSONResponse(body, status_code=status, headers=dict(headers))
-    return await run_in_threadpool(_issue, services, oauth_request, request.state.request_id)
+    return await run_in_threadpool(_issue, services, oauth_request, request.state.request_id,
+                                   request.client.host if request.client else None)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from service.api.deps import OfficerDep, ServicesDep, SessionDep, audit_context
 from service.api.public import CallerDep, spool_upload, verify_file
+from service.audit.events import record_download
 from service.db.models import MisuseReport, ReportCategory, ReportOutcome, ReportStatus
 from service.domain.reports import (
     ReportedVideo,
@@ -124,13 +125,17 @@ def read_report(report_id: uuid.UUID, session: SessionDep, officer: OfficerDep) 
 
 
 @router.get("/{report_id}/video")
-def read_video(report_id: uuid.UUID, session: SessionDep, services: ServicesDep,
-               officer: OfficerDep) -> StreamingResponse:
+def read_video(report_id: uuid.UUID, request: Request, session: SessionDep,
+               services: ServicesDep, officer: OfficerDep) -> StreamingResponse:
     report = get_report(session, report_id)
     if report.video_storage_key is None:
         raise NotFound(f"report {report_id} has no video", resource="report_video",
                        id=str(report_id))
-    return StreamingResponse(_chunks(services.store.open(report.video_storage_key)),
+    blob = services.store.open(report.video_storage_key)
+    record_download(session, audit_context(request, officer),
+                    "compliance:report_video:download", f"misuse_report:{report_id}",
+                    sha256=report.video_sha256)
+    return StreamingResponse(_chunks(blob),
                              media_type="application/octet-stream",
                              headers={"X-Content-Type-Options": "nosniff",
                                       "Content-Disposition": "attachment"})

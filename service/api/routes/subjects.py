@@ -1,5 +1,7 @@
-"""``POST /v1/subjects`` (register a person with reference portraits and consent evidence; the
-consent starts pending) and ``GET /v1/subjects/{id}`` (the partner's own subjects only)."""
+"""``POST /v1/subjects`` (register a person with reference portraits, and optionally consent
+evidence with the scope it supports: that consent starts pending; without evidence, consent
+comes from ``POST /v1/subjects/{id}/consent-requests``) and ``GET /v1/subjects/{id}`` (the
+partner's own subjects only)."""
 
 from __future__ import annotations
 
@@ -47,15 +49,15 @@ def create_subject(
                                                             Scope.CONSENTS_REQUEST))],
     display_name: Annotated[str, Form(max_length=200)],
     reference_asset_ids: Annotated[list[str], Form()],
-    purposes: Annotated[list[str], Form()],
-    expires_at: Annotated[datetime, Form()],
-    evidence: Annotated[UploadFile, File()],
+    purposes: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI copies defaults)
+    expires_at: Annotated[datetime | None, Form()] = None,
+    evidence: Annotated[UploadFile | None, File()] = None,
     external_ref: Annotated[str | None, Form(max_length=200)] = None,
 ) -> SubjectPublic:
     references = parse_ids(split_values(reference_asset_ids), "reference_asset_ids")
-    upload = validate_evidence(read_upload(evidence, services.limits.evidence_bytes),
-                               services.limits)
-    subject, consent = register_subject(
+    upload = None if evidence is None else validate_evidence(
+        read_upload(evidence, services.limits.evidence_bytes), services.limits)
+    subject, _ = register_subject(
         session, audit_context(request, partner), services.store, owner=owner_of(partner),
         request=SubjectRequest(display_name=display_name, external_ref=external_ref,
                                reference_asset_ids=references,

@@ -5,8 +5,9 @@ verdict; see docs/verify.md) plus a ``registry`` block when the asset id the fil
 failing that, its exact SHA-256 - is in the provenance registry (``null`` otherwise):
 
 - everyone: issued by likeness, the asset id, when it was made, test or live, whether the
-  consent behind it still stands now (active / revoked / expired / none), and whether the
-  uploaded bytes are the original file;
+  consent behind it still stands now (active / revoked / expired / none, with the date it was
+  revoked - also appended to the verdict: "... — consent revoked on 2026-11-25"), and whether
+  the uploaded bytes are the original file;
 - verifiers and compliance officers also get the partner organisation, the subject, the
   consent id and the job id - each such disclosure is an audit event.
 
@@ -26,10 +27,12 @@ from pydantic import BaseModel
 
 from service.api.deps import ServicesDep, SessionDep
 from service.api.public import CallerDep, spool_upload, upload_name, verify_file
+from service.audit.events import record_verification
 from service.domain.registry import (
     ConsentStanding,
     MatchedBy,
     RegistryRecord,
+    annotate_verdict,
     lookup_artifact,
     record_disclosure,
 )
@@ -50,6 +53,9 @@ class RegistryPublic(BaseModel):
     created_at: datetime
     environment: str  # "live" | "test"
     consent_status: ConsentStanding
+    # When the consent was revoked (by the subject or an officer), and the same in words.
+    consent_revoked_at: datetime | None = None
+    consent_notice: str | None = None
     # The upload is byte for byte the registered file (not a re-encode or an edit).
     is_original_file: bool
     identities_disclosed: bool
@@ -60,7 +66,8 @@ class RegistryPublic(BaseModel):
         return cls(issued_by=ISSUER, asset_id=artifact.asset_id, matched_by=found.matched_by,
                    created_at=artifact.created_at,
                    environment="test" if artifact.is_test else "live",
-                   consent_status=found.standing, is_original_file=artifact.sha256 == sha256,
+                   consent_status=found.standing, consent_revoked_at=found.revoked_at,
+                   consent_notice=found.notice, is_original_file=artifact.sha256 == sha256,
                    identities_disclosed=disclosed)
 
 
@@ -97,4 +104,7 @@ def verify(session: SessionDep, services: ServicesDep, caller: CallerDep,
     elif found is not None:
         registry = RegistryPublic.of(found, report.file.sha256)
     document["registry"] = None if registry is None else registry.model_dump(mode="json")
+    annotate_verdict(document, found)
+    record_verification(session, caller.audit, "public:artifact:verify", document=document,
+                        registered=found is not None)
     return document

@@ -1,9 +1,30 @@
 """The tables, one module per domain; importing this package registers all of them."""
 
-from service.db.models.audit import AuditChainHead, AuditEventRow
-from service.db.models.consent import Consent, ConsentStatus, Subject
+from service.db.models.audit import (
+    AuditChainHead,
+    AuditCheckpointRow,
+    AuditEventRow,
+    AuditPendingRow,
+    AuditTreeNode,
+)
+from service.db.models.audit_access import AuditEventRef, AuditPersonalKey, AuditPrune
+from service.db.models.consent import (
+    Consent,
+    ConsentBasis,
+    ConsentStatus,
+    NonlivingCategory,
+    Subject,
+)
+from service.db.models.consent_requests import (
+    ConsentCheckResult,
+    ConsentRequest,
+    ConsentRequestStatus,
+    EvidenceSource,
+    FaceTemplate,
+)
 from service.db.models.jobs import Artifact, Asset, AssetKind, Job, JobState, OutboxEntry
 from service.db.models.reports import MisuseReport, ReportCategory, ReportOutcome, ReportStatus
+from service.db.models.subject_links import SubjectLink
 from service.db.models.tenancy import (
     PLATFORM_ROLES,
     ApiKey,
@@ -18,8 +39,13 @@ from service.db.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookE
 
 __all__ = [
     "PLATFORM_ROLES", "ApiKey", "Artifact", "Asset", "AssetKind", "AuditChainHead",
-    "AuditEventRow", "Consent", "ConsentStatus", "DeliveryStatus", "Job", "JobState",
+    "AuditCheckpointRow", "AuditEventRef", "AuditEventRow", "AuditPendingRow",
+    "AuditTreeNode", "AuditPersonalKey", "AuditPrune", "Consent", "ConsentBasis",
+    "ConsentCheckResult", "ConsentRequest", "ConsentRequestStatus", "ConsentStatus",
+    "EvidenceSource", "FaceTemplate", "NonlivingCategory",
+    "DeliveryStatus", "Job", "JobState",
     "KeyEnvironment", "MisuseReport", "Organisation", "OrganisationStatus", "OutboxEntry",
-    "ReportCategory", "ReportOutcome", "ReportStatus", "Role", "RoleGrant", "Subject", "User",
+    "ReportCategory", "ReportOutcome", "ReportStatus", "Role", "RoleGrant", "Subject",
+    "SubjectLink", "User",
     "WebhookDelivery", "WebhookEndpoint",
 ]

@@ -25,6 +25,20 @@ class ConsentStatus(enum.StrEnum):
     REVOKED = "revoked"
 
 
+class ConsentBasis(enum.StrEnum):
+    """On what grounds a consent stands (``service.domain.consent_decisions``)."""
+
+    OFFICER_REVIEW = "officer_review"  # evidence the partner supplied, decided by an officer
+    VERIFIED_CAPTURE = "verified_capture"  # the subject's live capture passed the checks
+    NONLIVING = "nonliving"  # no living person who can consent: an officer's justified grant
+
+
+class NonlivingCategory(enum.StrEnum):
+    PAINTING = "painting"
+    SYNTHETIC_FACE = "synthetic_face"
+    HISTORICAL_PHOTO = "historical_photo"  # a historical, public-domain photograph
+
+
 class Subject(Base):
     __tablename__ = "subjects"
     __table_args__ = (UniqueConstraint("organisation_id", "external_ref"),)
@@ -38,6 +52,10 @@ class Subject(Base):
     # Registered with a test key (sandbox): visible to test keys only.
     is_test: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set by erasure (``service.domain.erasure``): the name and reference are scrubbed, the
+    # biometric data and media deleted; the row stays as the pseudonymous id the audit trail,
+    # jobs and the registry cite.
+    erased_at: Mapped[datetime | None]
 
 
 class Consent(Base):
@@ -58,5 +76,13 @@ class Consent(Base):
     reviewed_at: Mapped[datetime | None]
     reason: Mapped[str | None] = mapped_column(Text)
     revoked_at: Mapped[datetime | None]
+    # How many jobs the consent allows (None: no limit); the gate counts the jobs it covers.
+    max_jobs: Mapped[int | None]
+    basis: Mapped[ConsentBasis] = mapped_column(str_enum(ConsentBasis, "consent_basis"),
+                                                default=ConsentBasis.OFFICER_REVIEW)
+    # The non-living path: which kind of subject, and the officer's written justification.
+    nonliving_category: Mapped[NonlivingCategory | None] = mapped_column(
+        str_enum(NonlivingCategory, "nonliving_category"))
+    justification: Mapped[str | None] = mapped_column(Text)
 
     subject: Mapped[Subject] = relationship()

@@ -39,6 +39,9 @@ class AssetKind(enum.StrEnum):
 
 
 class JobState(enum.StrEnum):
+    # Held for a compliance officer before it may queue: its transcript's language is one the
+    # aligner cannot check (``service.domain.transcripts``).
+    AWAITING_REVIEW = "awaiting_review"
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -90,6 +93,18 @@ class Job(Base):
     audio_asset_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("assets.id"))
     # The validated generation controls (emotion, gaze, head pose...) as the API accepted them.
     controls: Mapped[dict[str, Any]]
+    # What the subject is made to say, as the partner declared it (NULL only for jobs from
+    # before transcripts were required, or once the subject was erased: the hash stays), its
+    # language (BCP 47, "en") and the SHA-256 of its normalised UTF-8 text, and
+    # how the audio was checked against it: pending -> matched | mismatch, or review_required
+    # -> officer_approved | officer_rejected (see ``service.domain.transcripts``).
+    transcript: Mapped[str | None] = mapped_column(Text)
+    transcript_language: Mapped[str | None] = mapped_column(String(16))
+    transcript_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    transcript_check: Mapped[str | None] = mapped_column(String(32))
+    # The aligner's score (matched words / declared words); who reviewed a held transcript is
+    # in the audit trail (``officer:transcript:approve`` / ``reject``).
+    transcript_score: Mapped[float | None]
     is_test: Mapped[bool] = mapped_column(default=False)
     state: Mapped[JobState] = mapped_column(str_enum(JobState, "job_state"),
                                             default=JobState.QUEUED)
@@ -139,5 +154,9 @@ class Artifact(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     is_test: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the consent it was made under is revoked (``service.domain.revocation``): the
+    # registry's flag, so a verifier is told "consent revoked on <date>" even once the consent
+    # row itself is gone from view (an erased subject).
+    consent_revoked_at: Mapped[datetime | None]
 
     job: Mapped[Job | None] = relationship(back_populates="artifact")

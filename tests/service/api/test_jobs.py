@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service.audit.sequencer import sequence_pending
 from service.db.models import (
     Asset,
     AuditEventRow,
@@ -53,7 +54,7 @@ def media(tmp_path_factory) -> dict[str, ValidatedUpload]:
     uploads = {name: validate_portrait(data, limits) for name, data in
                (("obama", face("obama.jpg")), ("obama2", face("obama2.jpg")),
                 ("biden", biden()))}
-    return uploads | {"speech": validate_audio(speech(1.2), limits)}
+    return uploads | {"speech": validate_audio(speech(1.7), limits)}
 
 
 def jobs_world(pg_engine, tmp_path, redis_prefix: str, broker: PrivateRedis,
@@ -79,7 +80,7 @@ class Seeded:
     def body(self, **changes: object) -> dict:
         return {"subject_id": self.subject_id, "purpose": "dubbing",
                 "portrait_asset_id": self.portrait_id, "audio_asset_id": self.audio_id,
-                "controls": {"steps": 2, "seed": 1}} | changes
+                "transcript": "Please bring me the blue map.", "controls": {"steps": 2, "seed": 1}} | changes
 
 
 def seed(world: World, media, *, status: ConsentStatus | None = ConsentStatus.APPROVED,
@@ -116,6 +117,7 @@ def submit(world: World, body: dict, *, key: str | None = None, idempotency: str
 
 
 def count(world: World, model, *where) -> int:
+    sequence_pending(world.engine)  # audit events reach audit_events through the sequencer
     with Session(world.engine) as session:
         return session.scalar(select(func.count()).select_from(model).where(*where))
 
@@ -132,6 +134,7 @@ def test_a_job_is_accepted_queued_and_sent(api: World, media,
     assert job["controls"]["steps"] == 2 and "emotion" in job["controls"]  # defaults filled in
     assert job["error"] is None and job["artifact_asset_id"] is None
     assert job["links"]["video"] is None and job["timings"]["started_at"] is None
+    sequence_pending(api.engine)
     with Session(api.engine) as session:
         [entry] = session.scalars(select(OutboxEntry).where(OutboxEntry.job_id == job["id"]))
         assert entry.sent_at is not None  # sent to the broker after the commit
@@ -283,9 +286,9 @@ def test_scopes_and_bad_requests(api: World, media) -> None:
 
 def test_inline_files_are_validated_stored_and_replayed(api: World, media) -> None:
     seeded = seed(api, media)
-    form = {"subject_id": seeded.subject_id, "purpose": "dubbing",
+    form = {"subject_id": seeded.subject_id, "purpose": "dubbing", "transcript": "Please bring me the blue map.",
             "controls": json.dumps({"steps": 2, "seed": 5})}
-    audio = ("line.wav", speech(1.2), "audio/wav")
+    audio = ("line.wav", speech(1.7), "audio/wav")
 
     def post(portrait: bytes, key: str, *, fields: dict = form, with_audio: bool = True):
         files = {"portrait": ("p.jpg", portrait, "image/jpeg")} | (
@@ -318,8 +321,8 @@ def test_inline_files_are_validated_stored_and_replayed(api: World, media) -> No
 def test_submitted_over_http_rendered_by_the_worker_and_downloaded(api: World, tmp_path) -> None:
     """The whole path with real parts: uploads, registration and review over HTTP, the worker's
     task function (lease, consent re-check, model, watermark, C2PA, storage) run in-process,
-    then the signed file downloaded and verified. A consent revoked while a second job waits
-    in the queue stops that job at the worker's re-check."""
+    then the signed file downloaded and verified. Revoking the consent while a second job
+    waits in the queue cancels that job; the worker's delivery of it renders nothing."""
     from service import keys
     from service.jobs import run_job
     from service.jobs.runtime import build_runtime
@@ -333,10 +336,11 @@ def test_submitted_over_http_rendered_by_the_worker_and_downloaded(api: World, t
                                json={"purposes": ["dubbing"], "expires_at": expiry(10)})
     assert approved.status_code == 200, approved.text
     portrait = upload(api, face("obama2.jpg"), subject_id=subject["id"]).json()
-    audio = upload(api, speech(1.2), "audio", filename="line.wav",
+    audio = upload(api, speech(1.7), "audio", filename="line.wav",
                    content_type="audio/wav").json()
     body = {"subject_id": subject["id"], "purpose": "dubbing", "portrait_asset_id": portrait["id"],
-            "audio_asset_id": audio["id"], "controls": {"steps": 2, "seed": 3}}
+            "audio_asset_id": audio["id"], "transcript": "Please bring me the blue map.",
+            "controls": {"steps": 2, "seed": 3}}
     first, second = (submit(api, body | {"controls": {"steps": 2, "seed": seed}}).json()
                      for seed in (3, 4))
     assert first["state"] == second["state"] == "queued"
@@ -367,7 +371,7 @@ def test_submitted_over_http_rendered_by_the_worker_and_downloaded(api: World, t
     assert report.verdict_code == SIGNED_INTACT
     assert report.asset_id == done["artifact_asset_id"] == video.headers["X-Likeness-Asset-Id"]
 
-    assert stopped.outcome == "failed" and stopped.error_code == "consent_revoked"
+    assert (stopped.outcome, stopped.state) == ("skipped", "cancelled")
     failed = api.client.get(second["links"]["self"], headers=api.headers()).json()
-    assert failed["state"] == "failed" and failed["error"]["code"] == "consent_revoked"
+    assert failed["state"] == "cancelled" and failed["attempts"] == 0
     assert failed["artifact_asset_id"] is None and failed["links"]["video"] is None

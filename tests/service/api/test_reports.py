@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.audit.sequencer import sequence_pending
 from service.db.models import AuditEventRow
 from service.keys import init_development_keys, watermark_key
 from tests.service.api.conftest import World, error_code
@@ -50,6 +51,7 @@ def test_anyone_reports_by_asset_id_and_an_officer_resolves(api: World) -> None:
     again = api.client.post(f"/v1/reports/{receipt['id']}/resolve", headers=api.officer(),
                             json={"outcome": "no_action", "note": "twice"})
     assert again.status_code == 409
+    sequence_pending(api.engine)
     with Session(api.engine) as session:
         actions = list(session.scalars(select(AuditEventRow.action).where(
             AuditEventRow.resource == f"misuse_report:{receipt['id']}")

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from service.audit.sequencer import sequence_pending
 from service.db import verify_audit_chain
 from service.db.models import AuditEventRow
 from tests.service.api.conftest import (
@@ -24,6 +25,7 @@ from tests.service.api.conftest import (
 
 
 def _events(engine: Engine, resource: str) -> list[AuditEventRow]:
+    sequence_pending(engine)
     with Session(engine) as session:
         return list(session.scalars(select(AuditEventRow).where(
             AuditEventRow.resource == resource).order_by(AuditEventRow.seq)))

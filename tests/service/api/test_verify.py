@@ -18,6 +18,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from model.controls import Controls
+from service.audit.sequencer import sequence_pending
 from service.api.tokens import issue_staff_token, load_signing_key
 from service.auth import create_organisation
 from service.db.models import AuditEventRow, Consent, ConsentStatus, Role
@@ -38,7 +39,8 @@ from tests.service.api.registry_support import (
 REPO = Path(__file__).resolve().parents[3]
 SAMPLES = REPO / "assets" / "samples"
 PUBLIC_KEYS = {"issued_by", "asset_id", "matched_by", "created_at", "environment",
-               "consent_status", "is_original_file", "identities_disclosed"}
+               "consent_status", "consent_revoked_at", "consent_notice", "is_original_file",
+               "identities_disclosed"}
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ def staff_headers(world: World, role: Role) -> dict[str, str]:
 
 
 def disclosures(engine: Engine, asset_id: str) -> list[str]:
+    sequence_pending(engine)
     with Session(engine) as session:
         return list(session.scalars(select(AuditEventRow.actor).where(
             AuditEventRow.action == "registry:artifact:disclose",
@@ -126,6 +129,7 @@ def test_anonymous_callers_see_the_verdict_and_the_public_record(
     assert registry | {"created_at": None} == {
         "issued_by": "likeness", "asset_id": released.asset_id, "matched_by": "asset_id",
         "created_at": None, "environment": "live", "consent_status": "active",
+        "consent_revoked_at": None, "consent_notice": None,
         "is_original_file": True, "identities_disclosed": False}
     assert disclosures(world.engine, released.asset_id) == []
 

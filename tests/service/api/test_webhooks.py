@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from service.audit.sequencer import sequence_pending
 from service.db import make_session_factory, utcnow
 from service.db.models import AuditEventRow
 from service.webhooks import DeliveryConfig, WebhookClient, deliver_due, verify_delivery
@@ -59,6 +60,7 @@ def test_register_test_event_delivery_and_delete(loopback_world: World) -> None:
                                headers=world.headers()).status_code == 204
     assert world.client.get(f"/v1/webhooks/{endpoint['id']}",
                             headers=world.headers()).status_code == 404
+    sequence_pending(world.engine)
     with Session(world.engine) as session:
         actions = set(session.scalars(select(AuditEventRow.action).where(
             AuditEventRow.resource == f"webhook_endpoint:{endpoint['id']}")))

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from policy.audit import Outcome
+from policy.audit import ChainHead, Outcome
+from service.audit.sequencer import sequence_pending
 from service.auth import (
     Scope,
     authenticate_api_key,
@@ -46,8 +47,14 @@ def _issue(session: Session, world: World, pepper: bytes, *,
     return create_api_key(session, CLI, **arguments)  # type: ignore[arg-type]
 
 
+def _head(session: Session) -> ChainHead:
+    """The audit chain's head once what this session wrote is sequenced."""
+    sequence_pending(session)
+    return SqlAuditStore().head(session)
+
+
 def _last_event(session: Session):
-    head = SqlAuditStore().head(session)
+    head = _head(session)
     return next(SqlAuditStore().events(session, after_seq=head.seq - 1)).event
 
 
@@ -90,12 +97,12 @@ def test_authentication_returns_the_principal_and_throttles_last_used(
     used = _last_event(db_session)
     assert (used.action, used.actor, used.request_id) == (
         "auth:api_key:use", f"api_key:{issued.key_id}", "r1")
-    head = SqlAuditStore().head(db_session)
+    head = _head(db_session)
     authenticate_api_key(db_session, issued.token, pepper=pepper, now=T0 + timedelta(seconds=30))
-    assert row.last_used_at == T0 and SqlAuditStore().head(db_session) == head
+    assert row.last_used_at == T0 and _head(db_session) == head
     later = T0 + timedelta(minutes=2)
     authenticate_api_key(db_session, issued.token, pepper=pepper, now=later)
-    assert row.last_used_at == later and SqlAuditStore().head(db_session).seq == head.seq + 1
+    assert row.last_used_at == later and _head(db_session).seq == head.seq + 1
 
 
 def _swap_secret(token: str) -> str:
@@ -107,12 +114,12 @@ def test_bad_tokens_are_one_error_and_only_known_ids_are_audited(
         db_session: Session, world: World, pepper: bytes) -> None:
     world.vet(db_session)
     issued = _issue(db_session, world, pepper)
-    head = SqlAuditStore().head(db_session)
+    head = _head(db_session)
     unknown_id = "lk_live_" + "b" * 16 + "_" + "c" * 32
     for token in ("", "Bearer x", issued.token + "x", issued.token.upper(), unknown_id):
         with pytest.raises(ApiKeyInvalid):
             authenticate_api_key(db_session, token, pepper=pepper, now=T0)
-    assert SqlAuditStore().head(db_session) == head  # internet noise is not audited
+    assert _head(db_session) == head  # internet noise is not audited
     for token in (_swap_secret(issued.token), issued.token.replace("lk_live_", "lk_test_", 1)):
         with pytest.raises(ApiKeyInvalid):
             authenticate_api_key(db_session, token, pepper=pepper, now=T0)
@@ -122,7 +129,7 @@ def test_bad_tokens_are_one_error_and_only_known_ids_are_audited(
     assert (denied.action, denied.outcome, denied.actor) == (
         "auth:api_key:authenticate", Outcome.DENIED, "anonymous")
     assert denied.payload == {"code": "api_key_invalid"}
-    assert SqlAuditStore().head(db_session).seq == head.seq + 3
+    assert _head(db_session).seq == head.seq + 3
 
 
 @pytest.mark.parametrize("environment", [KeyEnvironment.LIVE, KeyEnvironment.TEST])

@@ -8,6 +8,7 @@ import uuid
 import pytest
 from sqlalchemy.orm import Session
 
+from service.audit.sequencer import sequence_pending
 from service.auth import (
     accept_aup,
     create_organisation,
@@ -24,6 +25,7 @@ from tests.service.auth.conftest import CLI, T0, World
 
 
 def _last_events(session: Session, n: int) -> list[tuple[str, str, dict]]:
+    sequence_pending(session)
     head = SqlAuditStore().head(session)
     events = SqlAuditStore().events(session, after_seq=head.seq - n)
     return [(e.event.action, e.event.resource, e.event.payload) for e in events]

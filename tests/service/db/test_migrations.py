@@ -20,13 +20,23 @@ from tests.conftest import BACKENDS, database_url
 
 TRIGGERS = {
     "postgresql": {"audit_events_no_update_delete", "audit_events_no_truncate",
-                   "audit_chain_head_forward", "audit_chain_head_no_truncate"},
+                   "audit_chain_head_forward", "audit_chain_head_no_truncate",
+                   "audit_tree_nodes_no_update_delete", "audit_tree_nodes_no_truncate",
+                   "audit_checkpoints_no_update_delete", "audit_checkpoints_no_truncate",
+                   "audit_pending_no_update", "audit_pending_no_truncate",
+                   "audit_prunes_guard", "audit_prunes_no_truncate"},
     "sqlite": {"audit_events_no_update", "audit_events_no_delete", "audit_chain_head_forward",
-               "audit_chain_head_no_delete"},
+               "audit_chain_head_no_delete", "audit_tree_nodes_no_update",
+               "audit_tree_nodes_no_delete", "audit_checkpoints_no_update",
+               "audit_checkpoints_no_delete", "audit_pending_no_update",
+               "audit_prunes_guard", "audit_prunes_no_update", "audit_prunes_no_delete"},
 }
 TABLES = {"users", "organisations", "role_grants", "api_keys", "subjects", "consents", "assets",
           "jobs", "outbox", "artifacts", "audit_events", "audit_chain_head",
-          "webhook_endpoints", "webhook_deliveries", "misuse_reports"}
+          "audit_pending", "audit_tree_nodes", "audit_checkpoints",
+          "audit_personal_keys", "audit_event_refs", "audit_prunes",
+          "webhook_endpoints", "webhook_deliveries", "misuse_reports", "subject_links",
+          "consent_requests", "consent_check_results", "face_templates"}
 
 
 def _triggers(connection, backend: str) -> set[str]:

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.audit.sequencer import sequence_pending
 from service.auth import create_organisation
 from service.db import AuditContext
 from service.db.models import AuditEventRow, Consent, ConsentStatus, Subject
@@ -45,6 +46,7 @@ def test_register_and_look_up(db_session: Session) -> None:
     artifact = register_artifact(db_session, asset_id.upper(), sha, organisation=org,
                                  subject=subject, consent=consent, created_by=CLI, now=NOW)
     assert artifact.asset_id == asset_id and artifact.job_id is None
+    sequence_pending(db_session)
     event = db_session.scalar(select(AuditEventRow).where(
         AuditEventRow.resource == f"artifact:{asset_id}"))
     assert event is not None and event.action == "registry:artifact:register"

@@ -53,6 +53,13 @@ class World:
     audio_id: object
 
 
+# What the sample speech says (assets/samples/speech.txt). Aligned with pocketsphinx, its first
+# sentence ends at 1.30 s and its second at 3.96 s, each followed by a pause: clips of 1.7 s
+# and 4.2 s say exactly these words (every job declares its transcript, and workers check it).
+FIRST_SENTENCE = "Please bring me the blue map."
+TWO_SENTENCES = "Please bring me the blue map. Who will go with Bob and Pam?"
+
+
 def speech_wav(seconds: float, *, silent: bool = False) -> bytes:
     """The first ``seconds`` of the sample speech (or as much silence) as 16-bit mono WAV."""
     samples, rate = load_audio(SAMPLES / "speech.wav")
@@ -179,8 +186,10 @@ API = AuditContext(actor="api_key:test", request_id="req-test")
 
 
 def submit_committed(sessions, world: World, *, controls: dict | None = None,
-                     audio_id=None, key: str | None = None, now: datetime | None = None):
-    """Submit a job and commit it (as the API does): ``(job_id, outbox_entry_id)``."""
+                     audio_id=None, key: str | None = None, now: datetime | None = None,
+                     transcript: str | None = None):
+    """Submit a job and commit it (as the API does): ``(job_id, outbox_entry_id)``. The
+    transcript defaults to the sample's first sentence (what ``speech_wav(1.7)`` says)."""
     from service.db import session_scope
     from service.jobs import submit_job
     from tests.service.jobs.gates import consent_table_gate
@@ -191,7 +200,8 @@ def submit_committed(sessions, world: World, *, controls: dict | None = None,
                                 portrait_asset_id=world.portrait_id,
                                 audio_asset_id=audio_id or world.audio_id,
                                 controls=controls or {"steps": 2}, idempotency_key=key,
-                                gate=consent_table_gate, now=now)
+                                gate=consent_table_gate, now=now,
+                                transcript=transcript or FIRST_SENTENCE)
     return submission.job.id, submission.outbox_entry_id
 
 

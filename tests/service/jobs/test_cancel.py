@@ -8,6 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 
+from service.audit.sequencer import sequence_pending
 from service.db import AuditContext
 from service.db.models import AuditEventRow, JobState
 from service.errors import NotFound, StateConflict
@@ -25,10 +26,12 @@ def job(db_session, tmp_path):
     return submit_job(db_session, PARTNER, organisation_id=world.organisation_id,
                       subject_id=world.subject_id, purpose="dubbing",
                       portrait_asset_id=world.portrait_id, audio_asset_id=world.audio_id,
-                      controls={}, idempotency_key=None, gate=consent_table_gate, now=T0).job
+                      controls={}, idempotency_key=None, gate=consent_table_gate, now=T0,
+                      transcript="Please bring me the blue map.").job
 
 
 def _last_event(db_session) -> AuditEventRow:
+    sequence_pending(db_session)
     return db_session.scalars(select(AuditEventRow).order_by(AuditEventRow.seq.desc())).first()
 
 

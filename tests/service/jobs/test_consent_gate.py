@@ -114,7 +114,7 @@ def test_submit_job_with_the_real_gate_records_the_refusal(db_session, tmp_path,
                           subject_id=scene.subject_id, purpose="dubbing",
                           portrait_asset_id=scene.portraits[portrait],
                           audio_asset_id=scene.audio_id, controls={"steps": 2},
-                          idempotency_key=None, gate=gate, now=NOW)
+                          idempotency_key=None, gate=gate, now=NOW, transcript="Please bring me the blue map.")
 
     assert submit("obama2").job.consent_id == scene.consent.id
     with pytest.raises(ConsentRefused) as refused:
@@ -126,6 +126,8 @@ def test_workers_default_to_the_real_gate(tmp_path) -> None:
     settings = Settings(data_dir=tmp_path, face_match_threshold=0.45)
     app = make_celery(settings)
     try:
-        assert app.consent_gate == DatabaseConsentGate(0.45)
+        gate = app.consent_gate
+        assert isinstance(gate, DatabaseConsentGate) and gate.threshold == 0.45
+        assert gate.templates is not None  # it can open live-capture face templates
     finally:
         app.close()

@@ -41,7 +41,7 @@ def test_a_job_is_rendered_over_the_database_broker(tmp_path):
                            tmp_path)
     try:
         with session_scope(sessions) as session:
-            world = seed_world(session, LocalBlobStore(settings.blob_root), speech_wav(1.0))
+            world = seed_world(session, LocalBlobStore(settings.blob_root), speech_wav(1.7))
         job_id, entry_id = submit_committed(sessions, world, controls={"steps": 2})
         worker.start()  # nothing was sent: the worker's own relay finds the entry
 
@@ -76,7 +76,7 @@ def test_an_embedded_worker_renders_in_this_process(tmp_path):
     upgrade_database(engine)
     sessions = make_session_factory(engine)
     with session_scope(sessions) as session:
-        world = seed_world(session, LocalBlobStore(settings.blob_root), speech_wav(1.0))
+        world = seed_world(session, LocalBlobStore(settings.blob_root), speech_wav(1.7))
     with EmbeddedWorker(settings, consent_table_gate) as worker:
         job_id, entry_id = submit_committed(sessions, world, controls={"steps": 2})
         relay = OutboxRelay(sessions, CeleryPublisher(worker.app), resend_after_seconds=900)

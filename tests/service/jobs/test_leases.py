@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from policy.audit import Outcome
+from service.audit.sequencer import sequence_pending
 from service.db import AuditContext, make_session_factory, session_scope
 from service.db.models import AuditEventRow, Job, JobState, OutboxEntry
 from service.db.types import utcnow
@@ -61,6 +62,7 @@ def _job(sessions, job_id) -> Job:
 
 
 def _actions(sessions, job_id) -> list[tuple[str, str]]:
+    sequence_pending(sessions)
     with session_scope(sessions) as session:
         rows = session.scalars(select(AuditEventRow).where(
             AuditEventRow.resource == f"job:{job_id}").order_by(AuditEventRow.seq))

@@ -128,7 +128,8 @@ def test_a_rolled_back_submission_is_never_sent(sessions, world, relay, queue):
                                 subject_id=world.subject_id, purpose="dubbing",
                                 portrait_asset_id=world.portrait_id,
                                 audio_asset_id=world.audio_id, controls={},
-                                idempotency_key=None, gate=consent_table_gate)
+                                idempotency_key=None, gate=consent_table_gate,
+                                transcript="Please bring me the blue map.")
         raise ConsentRefused("the request failed after the job was written", reason="test")
     assert relay.send_now([submission.outbox_entry_id]).sent == ()
     assert relay.relay_once().sent == () and _messages(queue) == []

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from service.audit.sequencer import sequence_pending
 from service.db.audit import AuditContext, verify_audit_chain
 from service.db.engine import make_session_factory, session_scope
 from service.db.models import Asset, AssetKind, AuditEventRow, Job, JobState
@@ -58,6 +59,7 @@ def test_purges_old_uploads_but_not_references_or_active_inputs(sessions, tmp_pa
         speech = session.get(Asset, world.audio_id)
         assert purged == [world.audio_id] and speech.purged_at is not None
         assert session.get(Asset, world.portrait_id).purged_at is None
+        sequence_pending(session)
         actions = session.scalars(select(AuditEventRow.action)).all()
         assert actions.count("retention:asset:purge") == 2
         assert verify_audit_chain(session).ok

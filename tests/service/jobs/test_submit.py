@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from model.errors import ControlError
 from policy.audit import Outcome
 from policy.errors import ConsentRevoked
+from service.audit.sequencer import sequence_pending
 from service.db import AuditContext, make_session_factory, session_scope
 from service.db.models import AssetKind, AuditEventRow, Job, JobState, OutboxEntry
 from service.errors import (
@@ -51,7 +52,8 @@ def _submit(session: Session, world: World, *, key: str | None = "key-1", contro
                       portrait_asset_id=world.portrait_id,
                       audio_asset_id=audio_id or world.audio_id,
                       controls={"steps": 2} if controls is None else controls,
-                      idempotency_key=key, gate=gate, now=T0, **extra)
+                      idempotency_key=key, gate=gate, now=T0,
+                      **({"transcript": "Please bring me the blue map."} | extra))
 
 
 def _count(session: Session, model, *where) -> int:
@@ -59,6 +61,7 @@ def _count(session: Session, model, *where) -> int:
 
 
 def _events(session: Session, action: str) -> list[AuditEventRow]:
+    sequence_pending(session)
     return list(session.scalars(select(AuditEventRow).where(AuditEventRow.action == action)
                                 .order_by(AuditEventRow.seq)))
 
@@ -166,17 +169,20 @@ def test_inputs_are_checked_before_anything_is_written(db_session, world, blobs,
         submit_job(db_session, API, organisation_id=world.organisation_id,
                    subject_id=world.subject_id, purpose="dubbing",
                    portrait_asset_id=other.portrait_id, audio_asset_id=world.audio_id,
-                   controls={}, idempotency_key=None, gate=consent_table_gate, now=T0)
+                   controls={}, idempotency_key=None, gate=consent_table_gate, now=T0,
+                   transcript="Please bring me the blue map.")
     with pytest.raises(RequestInvalid):  # the audio given as the portrait
         submit_job(db_session, API, organisation_id=world.organisation_id,
                    subject_id=world.subject_id, purpose="dubbing",
                    portrait_asset_id=world.audio_id, audio_asset_id=world.audio_id,
-                   controls={}, idempotency_key=None, gate=consent_table_gate, now=T0)
+                   controls={}, idempotency_key=None, gate=consent_table_gate, now=T0,
+                   transcript="Please bring me the blue map.")
     with pytest.raises(NotFound):
         submit_job(db_session, API, organisation_id=world.organisation_id,
                    subject_id=uuid.uuid4(), purpose="dubbing",
                    portrait_asset_id=world.portrait_id, audio_asset_id=world.audio_id,
-                   controls={}, idempotency_key=None, gate=consent_table_gate, now=T0)
+                   controls={}, idempotency_key=None, gate=consent_table_gate, now=T0,
+                   transcript="Please bring me the blue map.")
     with pytest.raises(ControlError):
         _submit(db_session, world, controls={"steps": 0})
     with pytest.raises(RequestInvalid):

@@ -21,6 +21,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from service import keys
+from service.audit.sequencer import sequence_pending
 from service.db import AuditContext, make_engine, make_session_factory, session_scope
 from service.db.audit import verify_audit_chain
 from service.db.migrate import upgrade_database
@@ -51,6 +52,7 @@ from tests.service.jobs.conftest import (
     World,
     add_asset,
     seed_world,
+    TWO_SENTENCES,
     speech_wav,
     submit_committed,
     wait_for,
@@ -61,7 +63,7 @@ pytestmark = pytest.mark.slow
 
 PARTNER = AuditContext(actor="api_key:test")
 SHORT = {"steps": 2, "seed": 1}
-LONG = {"steps": 4, "seed": 2}  # with the 4 s clip: long enough to be caught mid-render
+LONG = {"steps": 4, "seed": 2}  # with the 4.2 s clip: long enough to be caught mid-render
 RENDER_TIMEOUT_S = 120
 
 
@@ -95,11 +97,11 @@ def stack(postgres_database, private_redis, tmp_path_factory) -> Iterator[Stack]
     sessions = make_session_factory(engine)
     blobs = LocalBlobStore(settings.blob_root)
     with session_scope(sessions) as session:
-        world = seed_world(session, blobs, speech_wav(1.2))
+        world = seed_world(session, blobs, speech_wav(1.7))
         long_audio, silent_audio = (
             add_asset(session, blobs, world.organisation_id, world.subject_id, AssetKind.AUDIO,
                       data, "audio/wav").id
-            for data in (speech_wav(4.0), speech_wav(1.0, silent=True)))
+            for data in (speech_wav(4.2), speech_wav(1.0, silent=True)))
     app = make_celery(settings)
     relay = OutboxRelay(sessions, CeleryPublisher(app), resend_after_seconds=900)
     worker = WorkerProcess("w0", worker_env(data_dir, settings.database_url,
@@ -143,15 +145,17 @@ def _artifacts(stack: Stack, job_id) -> list[Artifact]:
 
 
 def _actions(stack: Stack, job_id) -> list[tuple[str, str]]:
+    sequence_pending(stack.sessions)
     with session_scope(stack.sessions) as session:
         rows = session.scalars(select(AuditEventRow).where(
             AuditEventRow.resource == f"job:{job_id}").order_by(AuditEventRow.seq))
         return [(row.action, row.outcome.value) for row in rows]
 
 
-def _submit_and_send(stack: Stack, controls=SHORT, audio_id=None, world=None):
+def _submit_and_send(stack: Stack, controls=SHORT, audio_id=None, world=None,
+                     transcript=None):
     job_id, entry_id = submit_committed(stack.sessions, world or stack.world, controls=controls,
-                                        audio_id=audio_id)
+                                        audio_id=audio_id, transcript=transcript)
     assert stack.relay.send_now([entry_id]).sent == (job_id,)
     return job_id, entry_id
 
@@ -207,7 +211,8 @@ def test_a_cancelled_queued_job_is_never_rendered(stack):
 
 
 def test_a_running_job_is_cancelled_between_frames(stack):
-    job_id, entry_id = _submit_and_send(stack, controls=LONG, audio_id=stack.long_audio)
+    job_id, entry_id = _submit_and_send(stack, controls=LONG, audio_id=stack.long_audio,
+                                        transcript=TWO_SENTENCES)
     _wait_state(stack, job_id, JobState.RUNNING)
     with session_scope(stack.sessions) as session:
         cancel_job(session, PARTNER, job_id)
@@ -239,7 +244,7 @@ def test_bad_input_fails_the_job_with_its_code(stack):
 
 def test_consent_revoked_while_queued_stops_the_job(stack):
     with session_scope(stack.sessions) as session:
-        world = seed_world(session, stack.blobs, speech_wav(1.1))
+        world = seed_world(session, stack.blobs, speech_wav(1.7))
     job_id, entry_id = submit_committed(stack.sessions, world, controls=SHORT)
     with session_scope(stack.sessions) as session:
         session.execute(update(Consent).where(Consent.id == world.consent_id)
@@ -276,7 +281,8 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_job_completes_once(stack):
     replacement = WorkerProcess("replacement", stack.env(2), stack.logs)
     try:
         job_id, entry_id = submit_committed(stack.sessions, stack.world, controls=LONG,
-                                            audio_id=stack.long_audio)
+                                            audio_id=stack.long_audio,
+                                            transcript=TWO_SENTENCES)
         relay.send_now([entry_id])
         running = _wait_state(stack, job_id, JobState.RUNNING, worker=doomed)
         assert running.lease_owner.split(":")[1] == str(doomed.process.pid)

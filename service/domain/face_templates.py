@@ -1,0 +1,128 @@
+"""Face templates at rest: the live capture's 128-D encoding, sealed with AES-256-GCM.
+
+A face template used to identify someone is special-category data (GDPR Art. 9): it is stored
+encrypted under a key held outside the database (``LIKENESS_FACE_TEMPLATE_KEY`` from the
+deployment's vault, or ``data_dir/face-template-key``, created 0600 on first use), so a
+database dump alone yields no biometric. The template's own id and its subject's id are the
+associated data: a ciphertext copied onto another row, or another subject, does not open.
+
+Stored form: ``version (1 byte) || nonce (12) || ciphertext+tag`` of the 128 float32 values.
+
+Once a subject has a live template on an approved consent, job portraits are matched against
+the templates only: the partner's own portraits no longer count as the reference, so a partner
+cannot supply both sides of the comparison.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+import numpy as np
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from model.face.identity import DESCRIPTOR_DIM
+from service.db.models import Consent, ConsentStatus, FaceTemplate
+from service.errors import KeysError, PepperInvalid
+from service.secret_files import create_secret_file_once
+from service.settings import Settings
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+FORMAT_VERSION = b"\x01"
+_DTYPE = np.dtype("<f4")
+
+
+class TemplateBox:
+    """Seals and opens face templates with one AES-256-GCM key."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_BYTES:
+            raise PepperInvalid(f"the face template key has {len(key)} bytes; it needs "
+                                f"{KEY_BYTES}", source="face_template_key")
+        self._aead = AESGCM(key)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TemplateBox:
+        if settings.face_template_key is not None:
+            return cls(_parse(settings.face_template_key.get_secret_value(),
+                              "LIKENESS_FACE_TEMPLATE_KEY"))
+        path = settings.face_template_key_file
+        if not path.exists():
+            create_secret_file_once(path, secrets.token_hex(KEY_BYTES) + "\n")
+        return cls(_parse(path.read_text(), str(path)))
+
+    def seal(self, template_id: uuid.UUID, subject_id: uuid.UUID,
+             encoding: np.ndarray) -> bytes:
+        values = np.asarray(encoding, dtype=_DTYPE)
+        if values.shape != (DESCRIPTOR_DIM,) or not np.all(np.isfinite(values)):
+            raise ValueError(f"a face template is ({DESCRIPTOR_DIM},) finite floats")
+        nonce = os.urandom(NONCE_BYTES)
+        return FORMAT_VERSION + nonce + self._aead.encrypt(nonce, values.tobytes(),
+                                                           _aad(template_id, subject_id))
+
+    def open(self, template_id: uuid.UUID, subject_id: uuid.UUID, sealed: bytes) -> np.ndarray:
+        """The (128,) float32 encoding; ``KeysError`` if it does not decrypt."""
+        if sealed[:1] != FORMAT_VERSION or len(sealed) < 1 + NONCE_BYTES + 16:
+            raise KeysError("a face template is stored in an unknown format",
+                            template_id=str(template_id))
+        nonce, body = sealed[1:1 + NONCE_BYTES], sealed[1 + NONCE_BYTES:]
+        try:
+            plain = self._aead.decrypt(nonce, body, _aad(template_id, subject_id))
+        except InvalidTag:
+            raise KeysError("a face template does not decrypt: the face template key changed "
+                            "or the row was tampered with", template_id=str(template_id)) from None
+        return np.frombuffer(plain, dtype=_DTYPE).astype(np.float32)
+
+
+def store_template(session: Session, box: TemplateBox, *, subject_id: uuid.UUID,
+                   consent_id: uuid.UUID | None, request_id: uuid.UUID | None,
+                   encoding: np.ndarray, now: datetime) -> FaceTemplate:
+    template = FaceTemplate(subject_id=subject_id, consent_id=consent_id,
+                            request_id=request_id, created_at=now)
+    session.add(template)
+    session.flush()  # the id is part of the associated data
+    template.ciphertext = box.seal(template.id, subject_id, encoding)
+    session.flush()
+    return template
+
+
+def live_templates(session: Session, subject_id: uuid.UUID) -> Sequence[FaceTemplate]:
+    """The subject's unerased templates whose consent an officer or the checks approved."""
+    return session.scalars(
+        select(FaceTemplate).join(Consent, Consent.id == FaceTemplate.consent_id)
+        .where(FaceTemplate.subject_id == subject_id, FaceTemplate.ciphertext.is_not(None),
+               FaceTemplate.erased_at.is_(None), Consent.status == ConsentStatus.APPROVED)
+        .order_by(FaceTemplate.created_at)).all()
+
+
+def template_encodings(session: Session, box: TemplateBox | None,
+                       subject_id: uuid.UUID) -> list[np.ndarray] | None:
+    """The subject's live template encodings, or None when it has none (the partner's
+    reference portraits then stand). A subject with templates but no key to open them is an
+    operator error, never a silent fall back to the portraits."""
+    templates = live_templates(session, subject_id)
+    if not templates:
+        return None
+    if box is None:
+        raise KeysError("subject has face templates but no face template key was given to "
+                        "open them", subject_id=str(subject_id))
+    return [box.open(t.id, subject_id, t.ciphertext) for t in templates if t.ciphertext]
+
+
+def _aad(template_id: uuid.UUID, subject_id: uuid.UUID) -> bytes:
+    return template_id.bytes + subject_id.bytes
+
+
+def _parse(text: str, source: str) -> bytes:
+    try:
+        return bytes.fromhex(text.strip())
+    except ValueError:
+        raise PepperInvalid(f"the face template key in {source} is not hex",
+                            source=source) from None
