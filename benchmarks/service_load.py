@@ -59,8 +59,8 @@ from service.keys import init_development_keys
 from service.quickstart import (
     PURPOSE,
     _ApiServer,
-    _approve,
     _bootstrap,
+    _grant_nonliving,
     _ok,
     _register_subject,
     _upload_inputs,
@@ -288,9 +288,8 @@ def setup_subject(base_url: str, settings: Settings, clip: Path) -> tuple[str, A
                       headers={"X-Api-Key": people.api_key}) as partner, \
             httpx.Client(base_url=base_url, timeout=60,
                          headers={"Authorization": f"Bearer {people.officer_token}"}) as officer:
-        subject_id, consent_id = _register_subject(partner, SAMPLE_PORTRAIT, SAMPLE_SPEECH,
-                                                   expires, lambda _line: None)
-        _approve(officer, consent_id, expires, lambda _line: None)
+        subject_id = _register_subject(partner, SAMPLE_PORTRAIT, lambda _line: None)
+        _grant_nonliving(officer, subject_id, expires, lambda _line: None)
         portrait_id, audio_id = _upload_inputs(partner, subject_id, SAMPLE_PORTRAIT, clip)
     return people.api_key, Assets(subject_id, portrait_id, audio_id)
 

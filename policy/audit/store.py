@@ -1,9 +1,11 @@
 """The storage interface the audit chain needs, implemented by the service's database layer.
 
-``append`` runs inside the caller's transaction, so an audit event commits or rolls back with
-the state change it records. Implementations must serialise appends (a row lock on the chain
-head, or the database's write lock) so two concurrent transactions can never link onto the same
-head and fork the chain. The session type is the implementation's (a SQLAlchemy ``Session``);
+``append`` links events onto the head. The service does not call it from request
+transactions: those only write the event to an inbox (so writers never wait on each other),
+and one sequencer, holding the only lock, appends what committed transactions wrote
+(``service/audit/sequencer.py``). Whoever appends must hold that lock (a row lock on the
+chain head, or the database's write lock) so two appends can never link onto the same head
+and fork the chain. The session type is the implementation's (a SQLAlchemy ``Session``);
 this package does not depend on it.
 """
 

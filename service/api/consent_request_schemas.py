@@ -161,3 +161,5 @@ class CaptureStatus(BaseModel):
     request_id: uuid.UUID
     status: ConsentRequestStatus
     decision: str | None
+    # The subject's private page, returned once: by the first poll after an automatic grant.
+    subject_link: str | None = None

@@ -26,7 +26,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.db.audit import AuditContext, record
-from service.db.models import Artifact, Consent, ConsentStatus, Job, Organisation, SubjectLink
+from service.db.models import (
+    Artifact,
+    Consent,
+    ConsentRequest,
+    ConsentStatus,
+    Job,
+    Organisation,
+    SubjectLink,
+)
 from service.db.types import utcnow
 from service.errors import StateConflict, SubjectLinkUnknown
 
@@ -68,6 +76,25 @@ def issue_subject_link(session: Session, consent: Consent, *, base_url: str = ""
            payload={"consent_id": str(consent.id), "subject_id": str(consent.subject_id),
                     "rotated": rotated})
     return f"{base_url.rstrip('/')}{PAGE_PATH}/{token}"
+
+
+def deliver_subject_link(session: Session, consent_request: ConsentRequest, *,
+                         base_url: str = "", now: datetime | None = None) -> str | None:
+    """The subject's link for a verified capture, the first time it is asked for; else None.
+
+    An automatic grant happens in a worker, where nobody can be shown a link; the subject is
+    the one polling the capture page, so the link is issued on that poll. The consent row is
+    locked so two polls cannot both issue one; a consent with a link already gets None.
+    """
+    if consent_request.consent_id is None:
+        return None
+    consent = session.scalar(select(Consent).where(Consent.id == consent_request.consent_id)
+                             .with_for_update())
+    if consent is None or consent.status != ConsentStatus.APPROVED:
+        return None
+    if session.scalar(select(SubjectLink.id).where(SubjectLink.consent_id == consent.id)):
+        return None
+    return issue_subject_link(session, consent, base_url=base_url, now=now)
 
 
 def resolve_subject_link(session: Session, token: str, *, lock: bool = False) -> SubjectLink:

@@ -9,7 +9,10 @@ from a CDN) shows the script, records camera and microphone in the browser, and:
 - ``POST /capture/{token}/recording`` (multipart ``recording`` + ``timeline``: when the page
   showed each prompt, seconds after recording started): stored, the challenge used, the
   request ``verifying``; the verification is queued by the same commit and sent after it;
-- ``GET /capture/{token}/status``: what the page polls until the decision.
+- ``GET /capture/{token}/status``: what the page polls until the decision. Once the
+  verification granted the consent, the first poll issues the subject's private page link
+  (``/s/<token>``) and returns it - shown once, to the person holding the capture link, who
+  is the subject; later polls do not repeat it.
 
 An unknown link is 404 ``capture_link_invalid``, expired code words 410 ``challenge_expired``,
 a second recording 409 ``challenge_used``: as JSON for the calls, as a short page for the
@@ -47,6 +50,7 @@ from service.domain.consent_requests import (
     upload_deadline,
 )
 from service.domain.recordings import RecordingLimits, validate_recording
+from service.domain.subject_links import deliver_subject_link
 from service.errors import CaptureLinkInvalid, NotFound, ServiceError
 
 router = APIRouter(prefix="/capture", tags=["capture"])
@@ -144,8 +148,10 @@ def read_status(token: str, request: Request, services: ServicesDep) -> CaptureS
     _limit(request, services)
     with session_scope(services.sessions) as session:
         consent_request = request_for_token(session, token)
+        link = deliver_subject_link(session, consent_request,
+                                    base_url=str(request.base_url))
         return CaptureStatus(request_id=consent_request.id, status=consent_request.status,
-                             decision=consent_request.decision)
+                             decision=consent_request.decision, subject_link=link)
 
 
 def _render_page(consent_request: ConsentRequest, name: str, token: str) -> str:

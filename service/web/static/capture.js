@@ -126,6 +126,21 @@
     var state = await waitForDecision();
     document.body.setAttribute("data-decision", state.status);
     say(MESSAGES[state.status] || ("Status: " + state.status), state.status === "rejected");
+    if (state.subject_link) showSubjectLink(state.subject_link);
+  }
+
+  // Shown once: the subject's own page, to see every video made and to revoke.
+  function showSubjectLink(url) {
+    var note = document.createElement("p");
+    note.id = "subject-link";
+    note.appendChild(document.createTextNode(
+      "Keep this private link: it lists every video made under your consent and lets you " +
+      "revoke it at any time. It is shown only now. "));
+    var anchor = document.createElement("a");
+    anchor.href = url;
+    anchor.textContent = url;
+    note.appendChild(anchor);
+    $("status").parentNode.appendChild(note);
   }
 
   $("start").addEventListener("click", function () {

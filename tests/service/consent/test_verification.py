@@ -75,12 +75,26 @@ def test_a_genuine_capture_is_granted_and_becomes_the_reference(verifier: Verifi
     assert (approval.action, approval.actor) == ("consent:consent:approve",
                                                  "system:consent-verifier")
     _the_capture_is_the_reference(verifier, request["subject_id"])
+    _the_subject_gets_their_page_once(verifier, token)
     with Session(world.engine) as session:
         [delivery] = session.scalars(select(WebhookDelivery).where(
             WebhookDelivery.endpoint_id == uuid.UUID(hook.json()["id"]))).all()
     assert delivery.event_type == "consent_request.decided"
     assert json.loads(delivery.body)["data"] == {"request_id": request["id"],
                                                  "decision": "pass"}
+
+
+def _the_subject_gets_their_page_once(verifier: Verifier, token: str) -> None:
+    """The capture page's next poll hands the subject their private page, and only once."""
+    client = verifier.world.client
+    first = client.get(f"/capture/{token}/status")
+    assert first.status_code == 200, first.text
+    link = first.json()["subject_link"]
+    assert link and "/s/" in link
+    again = client.get(f"/capture/{token}/status")
+    assert again.status_code == 200 and again.json()["subject_link"] is None
+    page = client.get("/s/" + link.rsplit("/s/", 1)[1], headers={"Accept": "application/json"})
+    assert page.status_code == 200, page.text
 
 
 def _the_capture_is_the_reference(verifier: Verifier, subject_id: str) -> None:
