@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -139,6 +140,7 @@ class SpeedFigures:
     stream_first_frame_ms: float  # after the first 40 ms chunk arrives, chunks paced in real time
     stream_compute_first_frame_ms: float  # compute alone, chunks available at once
     stream_final_lag_ms: float  # how far the last frame trailed the end of the audio
+    load_average: float  # 1-minute load average at the end: other work sharing the CPU
 
 
 def run_speed(pipeline: TalkingHeadPipeline, image: np.ndarray, utterances: list[Utterance]) -> SpeedFigures:
@@ -166,7 +168,8 @@ def run_speed(pipeline: TalkingHeadPipeline, image: np.ndarray, utterances: list
     first_compute = _unpaced_first_frame(pipeline, prepared, short.samples, short.sample_rate)
     return SpeedFigures(seconds, 1000 * feat / seconds, len(motion) / motion_s,
                         len(motion) / render_s, n / gen_s, 1000 * analyse,
-                        1000 * first_paced, 1000 * first_compute, 1000 * lag)
+                        1000 * first_paced, 1000 * first_compute, 1000 * lag,
+                        os.getloadavg()[0])
 
 
 def _chunks(samples: np.ndarray, rate: int, seconds: float = 0.04) -> list[np.ndarray]:

@@ -87,6 +87,9 @@ def write_markdown(results: dict) -> str:
         f"| streaming: compute to first frame (chunks at once), ms | — | "
         f"{speed['stream_compute_first_frame_ms']:.0f} |",
         f"| streaming: last frame after the end of the audio, ms | — | {speed['stream_final_lag_ms']:.0f} |",
+        "",
+        f"Load average (1 min) at the end of the speed run: {speed.get('load_average', float('nan')):.1f} "
+        "on 2 cores; wall-clock speeds fall in proportion when other work shares the CPU.",
     ]
     seed_line = (
         f"Seeds ({seeds['seeds']}): head pose differs by {seeds['head_pose_difference_deg']:.2f}° "
@@ -112,7 +115,8 @@ def _per_portrait(results: dict) -> list[str]:
     """One row per portrait: a portrait the renderer or dlib struggles with shows up here."""
     clips = results["clips"]["diffusion"]
     per = len(clips) // len(results["portraits"])
-    keys = ("lip_sync_r", "pause_closed", "blinks_per_min", "min_ear", "identity_mean")
+    keys = ("lip_sync_r", "pause_closed", "bilabial_closed", "blinks_per_min", "min_ear",
+            "identity_mean")
     rows = ["| portrait | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for i, name in enumerate(results["portraits"]):
         group = clips[i * per : (i + 1) * per]

@@ -5,12 +5,14 @@ alignment, so lid curves are functions of the column):
 
 - gaze: the iris is found once (``model.face.measure.find_pupils``, the darkest iris-sized disc
   in the eye polygon), cut out as a soft disc sprite, and the eye behind it is filled with the
-  sclera colour. Each frame the sprite is shifted (gaze 1 puts the iris near the corner) and
-  clipped by the eye opening.
-- blink: the upper lid slides down over the eye. Rows between the lid band's top (``LID_BAND``
-  above the lid) and the new lid line N = U + b (L - U) sample the lid band stretched to reach N,
-  so the skin and lashes come down and *occlude* the eye (rows below N are untouched), with a
-  darker lash line along N. At b = 1 the lid meets the lower lid.
+  sclera colour. The lids usually hide the iris's top and bottom: those parts of the sprite are
+  completed from the visible iris, mirrored about its centre row (an iris is round), so that
+  moving it never drags lid or lashes into the eye. Each frame the sprite is shifted
+  (gaze_x 1 puts the iris near the corner, gaze_y 1 ``VERTICAL_REACH`` radii down) and clipped
+  by the eye opening. Looking down, the upper lid follows the iris part of the way
+  (``LID_FOLLOW``), as real lids do: the eye narrows from above instead of showing white over
+  the iris.
+- blink: the upper lid is drawn down over the eye (``model.render.lids``).
 """
 
 from __future__ import annotations
@@ -24,17 +26,20 @@ from model.face.landmarks import LEFT_EYE, RIGHT_EYE
 from model.face.measure import EyePupil, find_pupils
 from model.motion.basis import FaceFrame
 from model.motion.space import Field
+from model.render.lids import Lid, bind_lid, close_lid, lid_rows
 
-LID_BAND = 0.22  # lid skin above the margin that takes part in the slide, iod
-LASH_WIDTH = 0.03  # darkened band above the closing lid line, iod
 IRIS_RADIUS = 0.19  # share of the corner-to-corner width (as in model.face.measure)
 _CORNER_STOP = 1.2  # gaze 1 stops the iris centre this many radii from the corner
+VERTICAL_REACH = 1.0  # gaze_y 1 moves the iris this many radii (the lids hide the rest)
+LID_FOLLOW = 0.3  # gaze_y 1 (down) lowers the upper lid by this share of the eye's opening
 
 
 @dataclass(frozen=True)
 class _Iris:
-    """A movable iris. sprite_alpha / empty: ROI-sized; ranges in px (left, right, vertical)."""
+    """A movable iris. sprite, sprite_alpha, empty: ROI-sized; ranges in px (left, right,
+    vertical)."""
 
+    sprite: np.ndarray  # (h, w, 3) float32 the portrait's eye with the iris disc completed
     sprite_alpha: np.ndarray  # (h, w) float32
     empty: np.ndarray  # (h, w, 3) float32 eye with the iris painted over by sclera
     reach: tuple[float, float, float]
@@ -44,58 +49,30 @@ class _Iris:
 class _Eye:
     """One eye's region and lid geometry, all in ROI pixels.
 
-    box: (y0, y1, x0, x1) in the frame; upper, lower: (w,) lid lines per column;
-    mask: (h, w, 1) float32 eye opening; grid_x, grid_y: (h, w) float32 pixel coordinates.
+    box: (y0, y1, x0, x1) in the frame; mask: (h, w, 1) float32 eye opening.
     """
 
     box: tuple[int, int, int, int]
-    upper: np.ndarray
-    lower: np.ndarray
     mask: np.ndarray
-    grid_x: np.ndarray
-    grid_y: np.ndarray
-    band: float
-    lash: float
+    lid: Lid
     iris: _Iris | None
 
 
-def _lid_lines(eye: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(w,) upper and lower lid y at columns xs, from the 6 dlib eye points."""
-    upper, lower = eye[[0, 1, 2, 3]], eye[[0, 5, 4, 3]]
-    u = upper[np.argsort(upper[:, 0])]
-    lo = lower[np.argsort(lower[:, 0])]
-    return np.interp(xs, u[:, 0], u[:, 1]), np.interp(xs, lo[:, 0], lo[:, 1])
-
-
 def _bind_eye(image: np.ndarray, eye: np.ndarray, iod: float, pupil: EyePupil | None) -> _Eye:
-    band = LID_BAND * iod
     h_img, w_img = image.shape[:2]
+    top, bottom = lid_rows(eye, iod)
     x0 = int(max(np.floor(eye[:, 0].min() - 0.08 * iod), 0))
     x1 = int(min(np.ceil(eye[:, 0].max() + 0.08 * iod) + 1, w_img))
-    y0 = int(max(np.floor(eye[:, 1].min() - band - 0.05 * iod), 0))
-    y1 = int(min(np.ceil(eye[:, 1].max() + 0.05 * iod) + 1, h_img))
-    xs = np.arange(x0, x1, dtype=np.float64)
-    upper, lower = _lid_lines(eye, xs)
-    upper, lower = upper - y0, lower - y0
+    y0 = int(max(np.floor(top), 0))
+    y1 = int(min(np.ceil(bottom) + 1, h_img))
     poly = np.round((eye - (x0, y0)) * 8).astype(np.int32)
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     cv2.fillPoly(mask, [poly], 255, cv2.LINE_AA, shift=3)
-    gx, gy = np.meshgrid(np.arange(x1 - x0, dtype=np.float32), np.arange(y1 - y0, dtype=np.float32))
     roi = image[y0:y1, x0:x1]
     mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))  # dlib's polygon sits just inside the lids
     maskf = (cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32) / 255.0)[:, :, None]
     iris = _bind_iris(roi, maskf, eye - (x0, y0), pupil, (x0, y0))
-    return _Eye(
-        (y0, y1, x0, x1),
-        upper.astype(np.float32),
-        lower.astype(np.float32),
-        maskf,
-        gx,
-        gy,
-        band,
-        LASH_WIDTH * iod,
-        iris,
-    )
+    return _Eye((y0, y1, x0, x1), maskf, bind_lid(roi, eye - (x0, y0), iod), iris)
 
 
 def _bind_iris(
@@ -127,10 +104,26 @@ def _bind_iris(
     reach = (
         max(cx - (xs.min() + _CORNER_STOP * r), 0.0),
         max(xs.max() - _CORNER_STOP * r - cx, 0.0),
-        0.3 * r,
+        VERTICAL_REACH * r,
     )
     alpha = np.clip((r + 1.5 - dist) / 1.5, 0.0, 1.0).astype(np.float32)
-    return _Iris(alpha, empty.astype(np.float32), reach)
+    sprite = _complete_iris(roi, mask[:, :, 0] > 0.5, cy, alpha > 0.0)
+    return _Iris(sprite, alpha, empty.astype(np.float32), reach)
+
+
+def _complete_iris(roi: np.ndarray, visible: np.ndarray, cy: float, disc: np.ndarray) -> np.ndarray:
+    """(h, w, 3) float32 roi whose disc pixels hidden by the lids take the visible iris pixel
+    mirrored about row cy (clamped into the column's visible run)."""
+    h = roi.shape[0]
+    rows = np.arange(h, dtype=np.float64)[:, None]
+    has = visible.any(axis=0)  # (w,) columns with a visible run, from top to bottom
+    top = visible.argmax(axis=0).astype(np.float64)
+    bottom = (h - 1 - visible[::-1].argmax(axis=0)).astype(np.float64)
+    mirrored = np.clip(2.0 * cy - rows, top, bottom)
+    src_y = np.where(disc & ~visible & has[None, :], mirrored, rows).astype(np.float32)
+    src_x = np.broadcast_to(np.arange(roi.shape[1], dtype=np.float32)[None, :], src_y.shape)
+    out = cv2.remap(roi.astype(np.float32), np.ascontiguousarray(src_x), src_y, cv2.INTER_LINEAR)
+    return out
 
 
 def _sample_column(roi: np.ndarray, x: float, rows: np.ndarray) -> np.ndarray:
@@ -162,6 +155,7 @@ class EyeStage:
         for eye, blink_field in self._eyes:
             y0, y1, x0, x1 = eye.box
             roi = original[y0:y1, x0:x1]
+            follow = LID_FOLLOW * max(gaze[1], 0.0)
             blink = float(motion[int(blink_field)])
             if blink <= 0.0 and gaze == (0.0, 0.0):
                 work[y0:y1, x0:x1] = roi
@@ -169,8 +163,8 @@ class EyeStage:
             out = roi.astype(np.float32)
             if eye.iris is not None and gaze != (0.0, 0.0):
                 out = _move_iris(out, eye, gaze)
-            if blink > 0.0:
-                out = _close_lid(out, eye, blink)
+            if blink > 0.0 or follow > 0.0:
+                out = close_lid(out, eye.lid, blink, follow)
             work[y0:y1, x0:x1] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -182,29 +176,9 @@ def _move_iris(roi: np.ndarray, eye: _Eye, gaze: tuple[float, float]) -> np.ndar
     shift = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])
     size = (roi.shape[1], roi.shape[0])
     sprite = cv2.warpAffine(
-        roi, shift, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        iris.sprite, shift, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
     alpha = cv2.warpAffine(iris.sprite_alpha, shift, size, flags=cv2.INTER_LINEAR)
     a = alpha[:, :, None] * eye.mask
     moved = iris.empty * (1.0 - a) + sprite * a
     return moved * eye.mask + roi * (1.0 - eye.mask)
-
-
-def _close_lid(roi: np.ndarray, eye: _Eye, blink: float) -> np.ndarray:
-    gap = np.maximum(eye.lower - eye.upper, 0.0)
-    drop = blink * gap  # (w,) how far the lid margin comes down
-    line = eye.upper + drop
-    top = eye.upper - eye.band
-    y = eye.grid_y
-    # The lid above the new margin is shifted down by `drop`, easing in from `top` (smoothstep),
-    # so the lashes travel rigidly and the skin above them stretches.
-    t = np.clip((y - top) / np.maximum(line - top, 1e-3), 0.0, 1.0)
-    src_y = (y - drop * t * t * (3.0 - 2.0 * t)).astype(np.float32)
-    lid = cv2.remap(roi, eye.grid_x, src_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    # Darker lashes just above the new margin, fading towards the corners where the lids meet.
-    fade = np.clip(gap / (0.5 * max(float(gap.max()), 1e-3)), 0.0, 1.0)
-    above = line - y
-    lash = np.clip(1.0 - np.abs(above - 0.5 * eye.lash) / eye.lash, 0.0, 1.0) * fade
-    lid = lid * (1.0 - 0.3 * blink * lash)[:, :, None]
-    alpha = np.clip(above + 0.5, 0.0, 1.0)[:, :, None]
-    return lid * alpha + roi * (1.0 - alpha)

@@ -1,8 +1,9 @@
-"""The mouth stage: paints the mouth interior, or closed lips, in the warped frame.
+"""The mouth stage: paints the mouth interior, and the line where closed lips meet.
 
-Works in a small box around the target lips, in mouth coordinates (a along the inner-lip
-corners 60 -> 64, b perpendicular, down). The inner lips are two curves, upper y_up(a) and
-lower y_lo(a), interpolated through the target landmarks.
+Works in a small box around the target lips, in mouth coordinates
+(``model.render.mouth_geometry``: a along the inner-lip corners 60 -> 64, b perpendicular,
+down). The inner lips are two curves, upper y_up(a) and lower y_lo(a), through the target
+landmarks.
 
 - Opening beyond the portrait's own gap: the warp only stretches lip pixels into the gap, so
   the interior is synthesised there: a dark cavity (lighter towards the lips), the upper teeth
@@ -11,9 +12,9 @@ lower y_lo(a), interpolated through the target landmarks.
   portrait (lips, skin, visible teeth or else the light level); the texture is a pure function
   of the geometry, so nothing flickers. Its strength ramps in with the excess opening and its
   edges are feathered over a pixel.
-- Closing a mouth that is open in the portrait (smile with teeth, lip_press): output pixels that
-  sample the portrait's mouth opening but lie outside the target opening are repainted with the
-  upper or lower lip colour, with a dark seam where the lips meet.
+- Closing a mouth that is open in the portrait: the lip map (``model.render.lips``) already
+  made the warp sample lips, not the portrait's opening; this stage darkens the seam where
+  the lips meet, as the shadow between real closed lips.
 """
 
 from __future__ import annotations
@@ -25,12 +26,10 @@ import numpy as np
 
 from model.face.landmarks import MOUTH_INNER
 from model.motion.basis import FaceFrame
+from model.render.mouth_geometry import MouthFrame, inner_gap, lip_box
 
-_PAIRS = np.array([[61, 67], [62, 66], [63, 65]])
-_UPPER = [60, 61, 62, 63, 64]
-_LOWER = [60, 67, 66, 65, 64]
-HOLE_MARGIN = 1.5  # px, plus HOLE_GROWTH x the portrait's gap: dlib under-reads wide mouths
-HOLE_GROWTH = 0.12
+__all__ = ["MouthColours", "MouthStage", "inner_gap", "mouth_colours"]
+
 RAMP = 0.06  # excess opening (iod) over which the synthetic interior fades in
 TEETH_HEIGHT = 0.11  # upper teeth visible under the upper lip, iod
 LOWER_TEETH_HEIGHT = 0.045
@@ -46,12 +45,6 @@ class MouthColours:
     cavity: np.ndarray
     teeth: np.ndarray
     tongue: np.ndarray
-
-
-def inner_gap(landmarks: np.ndarray) -> float:
-    """Mean inner-lip gap (px) of (68, 2) landmarks."""
-    d = landmarks[_PAIRS[:, 1]] - landmarks[_PAIRS[:, 0]]
-    return float(np.mean(np.hypot(d[:, 0], d[:, 1])))
 
 
 def _region_median(
@@ -106,11 +99,7 @@ class MouthStage:
         self, source: np.ndarray, iod: float, colours: MouthColours, real_teeth: bool
     ) -> None:
         self._gap = inner_gap(source)
-        self._margin = HOLE_MARGIN + HOLE_GROWTH * self._gap
-        half_gap = self._gap / 2.0 + self._margin
-        thick = (np.linalg.norm(source[62] - source[51]), np.linalg.norm(source[57] - source[66]))
-        self._squeeze = tuple(float(np.clip(0.5 * t / max(half_gap, 1.0), 0.1, 1.0)) for t in thick)
-        self._src = _MouthFrame.of(source)
+        self._src = MouthFrame.of(source)
         self._iod = iod
         self._c = colours
         self._real_teeth = real_teeth
@@ -124,20 +113,20 @@ class MouthStage:
         return cls(lm, frame.unit, colours, bool(real))
 
     def apply(
-        self, out: np.ndarray, work: np.ndarray, target: np.ndarray, mapping: np.ndarray
+        self, out: np.ndarray, work: np.ndarray, target: np.ndarray, tgt: MouthFrame | None = None
     ) -> None:
         """Edit ``out`` (512, 512, 3) uint8 in place for (68, 2) target landmarks.
 
-        work: the (512, 512, 3) image the warp sampled; mapping: (512, 512, 2) float32 backward
-        map of the warp (source px per output px).
+        work: the (512, 512, 3) image the warp sampled (the portrait with the eyes edited);
+        tgt: the target's mouth frame if the caller has it already.
         """
         gap_t = inner_gap(target)
         strength = float(np.clip((gap_t - self._gap) / (RAMP * self._iod), 0.0, 1.0))
         closing = self._gap > 1.0 and gap_t < self._gap
-        if strength <= 0.0 and not closing and self._gap <= 1.0:
+        if strength <= 0.0 and not closing:
             return
-        y0, y1, x0, x1 = _box(target, out.shape, 0.12 * self._iod)
-        tgt = _MouthFrame.of(target)
+        y0, y1, x0, x1 = lip_box(target, out.shape, 0.12 * self._iod)
+        tgt = MouthFrame.of(target) if tgt is None else tgt
         a, b = tgt.coords(
             *np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
         )
@@ -146,13 +135,6 @@ class MouthStage:
         depth = np.minimum(b - y_up, y_lo - b)
         inside = np.clip(depth + 0.5, 0.0, 1.0) * span
         roi = out[y0:y1, x0:x1].astype(np.float32)
-        if self._gap > 1.0:
-            # The target opening, widened like the portrait's hole as long as the lips are as
-            # open as the portrait's, and shrinking to nothing as they shut.
-            openness = float(np.clip(gap_t / max(self._gap, 1.0), 0.0, 1.0))
-            widened = np.clip(depth + self._margin * openness + 0.5, 0.0, 1.0) * span
-            widened *= float(np.clip(gap_t / 2.0, 0.0, 1.0))
-            roi = self._close(roi, work, mapping[y0:y1, x0:x1], b < (y_up + y_lo) / 2.0, widened)
         if closing:
             shut = 1.0 - np.clip(gap_t / (0.04 * self._iod), 0.0, 1.0)
             seam = (
@@ -170,35 +152,6 @@ class MouthStage:
             alpha = (inside * strength)[:, :, None]
             roi = roi * (1.0 - alpha) + rgb * alpha
         out[y0:y1, x0:x1] = np.clip(roi + 0.5, 0, 255).astype(np.uint8)
-
-    def _close(
-        self,
-        roi: np.ndarray,
-        work: np.ndarray,
-        src_map: np.ndarray,
-        upper_side: np.ndarray,
-        inside: np.ndarray,
-    ) -> np.ndarray:
-        """Pixels outside the target opening that sampled the portrait's opening get lip
-        texture instead: the sample point is mirrored out of the opening across the lip edge."""
-        s = self._src
-        a, b = s.coords(src_map[..., 0], src_map[..., 1])
-        # dlib's inner-lip points sit a little inside the lips: widen the opening by HOLE_MARGIN.
-        yu, yl = s.upper(a) - self._margin, s.lower(a) + self._margin
-        depth = np.minimum(b - yu, yl - b)
-        in_hole = np.clip(depth + 0.5, 0.0, 1.0) * np.clip(s.half - np.abs(a), 0.0, 1.0)
-        weight = in_hole * (1.0 - inside)
-        if not np.any(weight > 0):
-            return roi
-        # Mirror out of the opening, squeezed so that the deepest point lands mid-lip: the
-        # whole opening maps onto lip texture, never onto the skin beyond the lips.
-        k_up, k_lo = self._squeeze
-        mirrored = np.where(upper_side, yu - k_up * (b - yu), yl + k_lo * (yl - b))
-        x, y = s.to_xy(a, mirrored)
-        lips = cv2.remap(work, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(
-            np.float32
-        )
-        return roi * (1.0 - weight[:, :, None]) + lips * weight[:, :, None]
 
     def _teeth_from_portrait(
         self, rgb: np.ndarray, work: np.ndarray, a_src: np.ndarray, d_up: np.ndarray
@@ -240,76 +193,3 @@ class MouthStage:
             tooth = c.teeth * (light * (1.0 - 0.15 * seams))[:, :, None]
             rgb = rgb * (1.0 - band[:, :, None]) + tooth * band[:, :, None]
         return rgb
-
-
-def _catmull_rom(points: np.ndarray, samples: int = 8) -> np.ndarray:
-    """(K, 2) dense smooth curve through (n, 2) points (ends duplicated)."""
-    p = np.concatenate([points[:1], points, points[-1:]])
-    t = np.linspace(0.0, 1.0, samples, endpoint=False)[:, None]
-    segs = []
-    for i in range(1, len(p) - 2):
-        p0, p1, p2, p3 = p[i - 1], p[i], p[i + 1], p[i + 2]
-        segs.append(
-            0.5
-            * (
-                (2 * p1)
-                + (-p0 + p2) * t
-                + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2
-                + (-p0 + 3 * p1 - 3 * p2 + p3) * t**3
-            )
-        )
-    segs.append(points[-1:])
-    return np.concatenate(segs)
-
-
-@dataclass(frozen=True)
-class _MouthFrame:
-    """Mouth coordinates of one set of landmarks: a along the inner corners 60 -> 64, b
-    perpendicular (down), origin between the corners. upper/lower: (K, 2) inner-lip curves."""
-
-    mid: np.ndarray
-    ux: np.ndarray
-    uy: np.ndarray
-    half: float
-    upper_curve: np.ndarray
-    lower_curve: np.ndarray
-
-    @classmethod
-    def of(cls, lm: np.ndarray) -> "_MouthFrame":
-        c0, c1 = lm[60], lm[64]
-        half = max(float(np.hypot(*(c1 - c0))) / 2.0, 1.0)
-        ux = (c1 - c0) / (2.0 * half)
-        uy = np.array([-ux[1], ux[0]])
-        mid = (c0 + c1) / 2.0
-        loc = (lm - mid) @ np.stack([ux, uy]).T
-        curves = []
-        for idx in (_UPPER, _LOWER):
-            c = _catmull_rom(loc[idx])
-            curves.append(c[np.argsort(c[:, 0], kind="stable")])
-        return cls(mid, ux, uy, half, curves[0], curves[1])
-
-    def coords(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        dx, dy = x - self.mid[0], y - self.mid[1]
-        return (dx * self.ux[0] + dy * self.ux[1]).astype(np.float32), (
-            dx * self.uy[0] + dy * self.uy[1]
-        ).astype(np.float32)
-
-    def to_xy(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x = self.mid[0] + a * self.ux[0] + b * self.uy[0]
-        y = self.mid[1] + a * self.ux[1] + b * self.uy[1]
-        return x.astype(np.float32), y.astype(np.float32)
-
-    def upper(self, a: np.ndarray) -> np.ndarray:
-        return np.interp(a, self.upper_curve[:, 0], self.upper_curve[:, 1]).astype(np.float32)
-
-    def lower(self, a: np.ndarray) -> np.ndarray:
-        return np.interp(a, self.lower_curve[:, 0], self.lower_curve[:, 1]).astype(np.float32)
-
-
-def _box(target: np.ndarray, shape: tuple[int, ...], margin: float) -> tuple[int, int, int, int]:
-    lips = target[48:68]
-    x0 = int(max(np.floor(lips[:, 0].min() - margin), 0))
-    x1 = int(min(np.ceil(lips[:, 0].max() + margin) + 1, shape[1]))
-    y0 = int(max(np.floor(lips[:, 1].min() - margin), 0))
-    y1 = int(min(np.ceil(lips[:, 1].max() + margin) + 1, shape[0]))
-    return y0, max(y1, y0 + 1), x0, max(x1, x0 + 1)

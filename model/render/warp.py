@@ -9,7 +9,9 @@ Per frame::
          an outer ring and the frame corners stay still
       -> one thin-plate spline through all of them, solved at the *target* positions for the
          backward displacement (so no inversion), evaluated on a GRID x GRID lattice
-      -> upsampled to 512 x 512, zeroed far from the head, ONE ``cv2.remap``
+      -> upsampled to 512 x 512, zeroed far from the head; inside the lips replaced by the lip
+         map (``model.render.lips``) when the portrait's mouth is open
+      -> ONE ``cv2.remap``
       -> mouth stage paints the mouth interior / pressed lips in the target frame
 
 Head rotation moves the anchors with a generic depth (the head's silhouette lies about as far
@@ -29,7 +31,9 @@ from model.motion.basis import LANDMARK_DEPTH, FaceFrame, apply_pose, expression
 from model.motion.space import MOTION_DIM, Field, clip_motion
 from model.render import tps
 from model.render.eyes import EyeStage
+from model.render.lips import LipMap
 from model.render.mouth import MouthStage, inner_gap
+from model.render.mouth_geometry import MouthFrame
 
 # Fields that move landmarks through the warp (blinks and gaze are drawn by the eye stage).
 _WARPED_FIELDS = np.array(
@@ -151,6 +155,7 @@ class BoundWarpRenderer:
         self._base = np.dstack([base_x, base_y])
         self._eyes = EyeStage.bind(image, self._source, self._frame)
         self._mouth = MouthStage.bind(image, self._source, self._frame)
+        self._lips = LipMap(image, self._source, self._frame.unit)
         # A still motion leaves the image untouched only if the photo's lips already meet (the
         # mouth fields are absolute: a still motion closes a parted mouth).
         self._lips_meet = inner_gap(self._source) < 0.01 * self._frame.unit
@@ -172,17 +177,23 @@ class BoundWarpRenderer:
         moved = self._rig.points + self._rig.follow[:, None] * (posed - self._rig.points)
         return self._frame.to_image(moved)
 
-    def backward_map(self, m: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        """(H, W, 2) float32 source pixel of every output pixel."""
+    def backward_map(
+        self, m: np.ndarray, targets: np.ndarray, mouth: MouthFrame | None = None
+    ) -> np.ndarray:
+        """(H, W, 2) float32 source pixel of every output pixel. mouth: the targets' mouth
+        frame (made here if not given and the lip map needs it)."""
         ctrl = np.concatenate([targets, self._rig_targets(m)])
         values = np.concatenate([self._source, self._rig_px]) - ctrl
         _merge_closing_lips(values, targets, self._source)
         weights, affine = tps.solve(ctrl, values)
         field = tps.evaluate(self._lattice, ctrl, weights, affine) * self._still
         field = field.reshape(self._grid, self._grid, 2)
-        return (
+        mapping = (
             cv2.resize(field, (FRAME_SIZE, FRAME_SIZE), interpolation=cv2.INTER_LINEAR) + self._base
         )
+        if self._lips.active:
+            self._lips.refine(mapping, targets, mouth or MouthFrame.of(targets))
+        return mapping
 
     def render(self, motion: np.ndarray) -> np.ndarray:
         """(16,) motion -> (512, 512, 3) uint8 RGB."""
@@ -191,12 +202,13 @@ class BoundWarpRenderer:
         targets = self._targets(m, blinks=False)
         if self._lips_meet and not np.any(m[_WARPED_FIELDS]):
             return self._work.copy()  # only the eyes changed: no warp needed
-        mapping = self.backward_map(m, targets)
+        mouth = MouthFrame.of(targets) if self._lips.active else None  # lip map + mouth stage
+        mapping = self.backward_map(m, targets, mouth)
         out = cv2.remap(
             self._work, mapping, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
         # Blinks move only lid points, so the blink-free targets serve the mouth as they are.
-        self._mouth.apply(out, self._work, targets, mapping)
+        self._mouth.apply(out, self._work, targets, mouth)
         return out
 
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: the sample portrait bound to the warp renderer, and dlib re-detection."""
+"""Shared fixtures: the sample portrait and obama2 (photographed mid-word, mouth open, brows low
+over shadowed lids) bound to the warp renderer, and dlib re-detection."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from model.face.types import Portrait
 from model.motion.space import MOTION_DIM, Field
 from model.render.warp import BoundWarpRenderer, WarpRenderer
 
-SAMPLE = Path(__file__).resolve().parents[3] / "assets" / "samples" / "portrait.png"
+REPO = Path(__file__).resolve().parents[3]
+SAMPLE = REPO / "assets" / "samples" / "portrait.png"
+OBAMA2 = REPO / "tests" / "fixtures" / "faces" / "obama2.jpg"
 
 
 def motion(**fields: float) -> np.ndarray:
@@ -43,3 +46,14 @@ def portrait() -> Portrait:
 @pytest.fixture(scope="session")
 def bound(portrait: Portrait) -> BoundWarpRenderer:
     return WarpRenderer().bind(portrait)
+
+
+@pytest.fixture(scope="session")
+def obama2_portrait() -> Portrait:
+    rgb = cv2.cvtColor(cv2.imread(str(OBAMA2)), cv2.COLOR_BGR2RGB)
+    return analyse_portrait(rgb)
+
+
+@pytest.fixture(scope="session")
+def obama2_bound(obama2_portrait: Portrait) -> BoundWarpRenderer:
+    return WarpRenderer().bind(obama2_portrait)
