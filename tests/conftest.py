@@ -72,18 +72,29 @@ def database_url(backend: str, postgres_database: Callable[[str], str], director
 def db_engine(request: pytest.FixtureRequest, postgres_database: Callable[[str], str],
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """A migrated database (``alembic upgrade head``) per backend."""
-    url = database_url(request.param, postgres_database, tmp_path_factory.mktemp("db"),
-                       "likeness_test")
-    engine = make_engine(url)
-    upgrade_database(engine)
-    yield engine
-    engine.dispose()
+    yield from migrated_engine(request.param, postgres_database, tmp_path_factory.mktemp("db"),
+                               "likeness_test")
 
 
 @pytest.fixture
 def db_session(db_engine: Engine) -> Iterator[Session]:
     """A session whose work is rolled back after the test."""
-    connection = db_engine.connect()
+    yield from rolled_back_session(db_engine)
+
+
+def migrated_engine(backend: str, postgres_database: Callable[[str], str], directory: Path,
+                    name: str) -> Iterator[Engine]:
+    """For fixtures: a fresh database ``name`` on ``backend``, migrated, disposed after."""
+    engine = make_engine(database_url(backend, postgres_database, directory, name))
+    upgrade_database(engine)
+    yield engine
+    engine.dispose()
+
+
+def rolled_back_session(engine: Engine) -> Iterator[Session]:
+    """For fixtures: a session inside a transaction rolled back afterwards (the service's own
+    commits become savepoints)."""
+    connection = engine.connect()
     transaction = connection.begin()
     session = Session(bind=connection, join_transaction_mode="create_savepoint",
                       expire_on_commit=False)

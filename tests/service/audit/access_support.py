@@ -23,10 +23,8 @@ from policy.audit.checkpoint import NoteSigner
 from service.audit.checkpoints import make_checkpoint
 from service.audit.personal import AuditKeyring
 from service.audit.query import refresh_log
-from service.db import make_engine
 from service.db.audit import AuditContext, record
-from service.db.migrate import upgrade_database
-from tests.conftest import BACKENDS, database_url
+from tests.conftest import BACKENDS, migrated_engine, rolled_back_session
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 KEYRING = AuditKeyring(bytes(range(32)))
@@ -37,27 +35,15 @@ SIGNER = NoteSigner.generate(ORIGIN)
 @pytest.fixture(scope="session", params=BACKENDS)
 def access_engine(request: pytest.FixtureRequest, postgres_database: Callable[[str], str],
                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    url = database_url(request.param, postgres_database,
-                       tmp_path_factory.mktemp("audit-access"), "likeness_test_audit_access")
-    engine = make_engine(url)
-    upgrade_database(engine)
-    yield engine
-    engine.dispose()
+    yield from migrated_engine(request.param, postgres_database,
+                               tmp_path_factory.mktemp("audit-access"),
+                               "likeness_test_audit_access")
 
 
 @pytest.fixture
 def access_session(access_engine: Engine) -> Iterator[Session]:
     """A session whose work is rolled back after the test."""
-    connection = access_engine.connect()
-    transaction = connection.begin()
-    session = Session(bind=connection, join_transaction_mode="create_savepoint",
-                      expire_on_commit=False)
-    try:
-        yield session
-    finally:
-        session.close()
-        transaction.rollback()
-        connection.close()
+    yield from rolled_back_session(access_engine)
 
 
 def same_transaction(session: Session) -> sessionmaker[Session]:

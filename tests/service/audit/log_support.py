@@ -24,11 +24,9 @@ from policy.audit.checkpoint import NoteSigner
 from service.audit.checkpoints import MadeCheckpoint, make_checkpoint
 from service.audit.sequencer import sequence_pending
 from service.audit.verify import AuditLogReport, verify_audit_log
-from service.db import make_engine
 from service.db.audit import AuditContext, record
-from service.db.migrate import upgrade_database
 from service.db.models.audit import AuditChainHead
-from tests.conftest import BACKENDS, database_url
+from tests.conftest import BACKENDS, migrated_engine, rolled_back_session
 
 ORIGIN = "test.local/audit"
 SIGNER = NoteSigner.generate(ORIGIN)
@@ -39,26 +37,13 @@ T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 @pytest.fixture(scope="session", params=BACKENDS)
 def log_engine(request: pytest.FixtureRequest, postgres_database: Callable[[str], str],
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    url = database_url(request.param, postgres_database, tmp_path_factory.mktemp("audit-log"),
-                       "likeness_test_audit_log")
-    engine = make_engine(url)
-    upgrade_database(engine)
-    yield engine
-    engine.dispose()
+    yield from migrated_engine(request.param, postgres_database,
+                               tmp_path_factory.mktemp("audit-log"), "likeness_test_audit_log")
 
 
 @pytest.fixture
 def log_session(log_engine: Engine) -> Iterator[Session]:
-    connection = log_engine.connect()
-    transaction = connection.begin()
-    session = Session(bind=connection, join_transaction_mode="create_savepoint",
-                      expire_on_commit=False)
-    try:
-        yield session
-    finally:
-        session.close()
-        transaction.rollback()
-        connection.close()
+    yield from rolled_back_session(log_engine)
 
 
 @dataclass(frozen=True)
