@@ -56,9 +56,9 @@ from service.db.migrate import upgrade_database
 from service.db.models import Job, JobState
 from service.demo import SAMPLE_PORTRAIT, SAMPLE_SPEECH
 from service.keys import init_development_keys
+from service.api.loopback import LoopbackServer
 from service.quickstart import (
     PURPOSE,
-    _ApiServer,
     _bootstrap,
     _grant_nonliving,
     _ok,
@@ -236,12 +236,12 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60) -> N
 
 
 class _ThreadServer:
-    """``quickstart._ApiServer`` (uvicorn on a thread of this process), yielding a URL list."""
+    """``LoopbackServer`` (uvicorn on a thread of this process), yielding a URL list."""
 
     def __init__(self, settings: Settings) -> None:
         from service.api.app import create_app
 
-        self.server = _ApiServer(create_app(settings))
+        self.server = LoopbackServer(create_app(settings))
 
     def __enter__(self) -> list[str]:
         return [self.server.__enter__()]

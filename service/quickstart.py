@@ -21,8 +21,6 @@ Each run starts from a fresh sandbox database in ``OUT/data`` (keys there are ke
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -76,10 +74,11 @@ def run_quickstart(out_dir: Path, portrait: Path, speech: Path, controls: dict[s
     say(f"partner organisation vetted; API key {people.api_key[:16]}… issued to its partner")
 
     from service.api.app import create_app
+    from service.api.loopback import LoopbackServer
     from service.db.types import utcnow
     from service.jobs.worker import EmbeddedWorker
 
-    with EmbeddedWorker(settings), _ApiServer(create_app(settings)) as base_url:
+    with EmbeddedWorker(settings), LoopbackServer(create_app(settings)) as base_url:
         say(f"API on {base_url}; a Celery worker consumes the SQLite broker in this process")
         partner = httpx.Client(base_url=base_url, timeout=60,
                                headers={"X-Api-Key": people.api_key})
@@ -250,31 +249,3 @@ def _ok(response: httpx.Response) -> httpx.Response:
                                f"{response.status_code}: {response.text[:500]}",
                                status=response.status_code)
     return response
-
-
-class _ApiServer:
-    """uvicorn serving the app on a free loopback port, on a thread; yields its base URL."""
-
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="likeness-api", daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise QuickstartFailed("the API server did not start")
-            time.sleep(0.05)
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)

@@ -21,6 +21,8 @@ import av
 import numpy as np
 import pytest
 
+from service.api.loopback import LoopbackServer
+
 INSTALL = "apt-get install chromium (scripts/setup.sh --with-services installs it)"
 
 
@@ -154,38 +156,6 @@ def _read_some(fd: int, deadline: float) -> bytes:
 
     ready, _, _ = select.select([fd], [], [], max(0.0, min(1.0, deadline - time.monotonic())))
     return os.read(fd, 1 << 16) if ready else b""
-
-
-class LoopbackServer:
-    """uvicorn serving an app on a free loopback port, on a thread; yields its base URL (the
-    browser needs a real server; the tests' own client talks to the same database)."""
-
-    def __init__(self, app: Any) -> None:
-        import socket
-        import threading
-
-        import uvicorn
-
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise AssertionError("the API server did not start")
-            time.sleep(0.05)
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 __all__ = ["Browser", "LoopbackServer", "write_wav", "write_y4m"]
