@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.db.audit import AuditContext
@@ -60,34 +61,46 @@ class AcceptPolicy:
 def accept_job(session: Session, context: AuditContext, store: BlobStore, *, owner: Owner,
                api_key_id: uuid.UUID | None, request: JobRequest, policy: AcceptPolicy,
                now: datetime) -> JobSubmission:
-    owned_subject(session, owner, request.subject_id)
+    # The session's identity map holds rows weakly: keeping the subject and both assets
+    # referenced here lets ``submit_job`` and the gate read them again without a query.
+    subject = owned_subject(session, owner, request.subject_id)
     earlier = job_for_key(session, owner.organisation_id, request.idempotency_key)
-    portrait_id = _input(session, context, store, owner, request.portrait,
-                         earlier and earlier.portrait_asset_id, policy.face_threshold)
-    audio_id = _input(session, context, store, owner, request.audio,
-                      earlier and earlier.audio_asset_id, policy.face_threshold)
+    held_assets = _load_assets(session, request)  # noqa: F841 (kept referenced, like the subject)
+    portrait = _input(session, context, store, owner, request.portrait,
+                      earlier and earlier.portrait_asset_id, policy.face_threshold)
+    audio = _input(session, context, store, owner, request.audio,
+                   earlier and earlier.audio_asset_id, policy.face_threshold)
     if earlier is None:
         reserve_quota(session, organisation_id=owner.organisation_id, is_test=owner.is_test,
                       limit=policy.quota_per_month, now=now)
     return submit_job(session, context, organisation_id=owner.organisation_id,
-                      subject_id=request.subject_id, purpose=request.purpose,
-                      portrait_asset_id=portrait_id, audio_asset_id=audio_id,
+                      subject_id=subject.id, purpose=request.purpose,
+                      portrait_asset_id=portrait.id, audio_asset_id=audio.id,
                       controls=request.controls, idempotency_key=request.idempotency_key,
                       gate=policy.gate, transcript=request.transcript,
                       language=request.language, api_key_id=api_key_id,
-                      is_test=owner.is_test, now=now)
+                      is_test=owner.is_test, now=now, key_unused=earlier is None)
+
+
+def _load_assets(session: Session, request: JobRequest) -> list[Asset]:
+    """Both referenced assets in one query (``_input`` then finds them in the identity map;
+    ownership is still checked there)."""
+    ids = [given for given in (request.portrait, request.audio) if isinstance(given, uuid.UUID)]
+    if len(ids) < 2:
+        return []
+    return list(session.scalars(select(Asset).where(Asset.id.in_(ids))))
 
 
 def _input(session: Session, context: AuditContext, store: BlobStore, owner: Owner,
-           given: Input, earlier_id: uuid.UUID | None, face_threshold: float) -> uuid.UUID:
+           given: Input, earlier_id: uuid.UUID | None, face_threshold: float) -> Asset:
     if isinstance(given, uuid.UUID):
-        return get_asset(session, owner, given).id
+        return get_asset(session, owner, given)
     if earlier_id is not None:
         # A retry sends the same bytes again: answer from the parts stored the first time
         # rather than storing them twice. Other bytes fall through and conflict in submit_job.
         earlier: Asset | None = session.get(Asset, earlier_id)
         if earlier is not None and earlier.sha256 == hashlib.sha256(given.data).hexdigest():
-            return earlier.id
+            return earlier
     return store_asset(session, context, store, owner=owner, upload=given,
-                       face_threshold=face_threshold).id
+                       face_threshold=face_threshold)
 

@@ -64,8 +64,13 @@ def submit_job(session: Session, context: AuditContext, *, organisation_id: uuid
                audio_asset_id: uuid.UUID, controls: Mapping[str, Any],
                idempotency_key: str | None, gate: ConsentGate, transcript: str,
                language: str = "en", api_key_id: uuid.UUID | None = None,
-               is_test: bool = False, now: datetime | None = None) -> JobSubmission:
-    """Queue a job in the caller's transaction (see the module docstring for the guarantees)."""
+               is_test: bool = False, now: datetime | None = None,
+               key_unused: bool = False) -> JobSubmission:
+    """Queue a job in the caller's transaction (see the module docstring for the guarantees).
+
+    ``key_unused``: the caller already looked ``idempotency_key`` up in this transaction and
+    found no job, so it is not read again (a concurrent first use still ends as a replay,
+    through the unique constraint)."""
     now = now or utcnow()
     purpose = _check_purpose(purpose)
     key = _check_key(idempotency_key)
@@ -77,7 +82,7 @@ def submit_job(session: Session, context: AuditContext, *, organisation_id: uuid
     audio = _asset(session, audio_asset_id, organisation_id, AssetKind.AUDIO)
     request_hash = _request_hash(parsed, portrait, audio, subject_id, purpose, is_test,
                                  declared)
-    if key is not None:
+    if key is not None and not key_unused:
         earlier = _by_key(session, organisation_id, key)
         if earlier is not None:
             return _replay(earlier, request_hash, key)
@@ -102,17 +107,13 @@ def submit_job(session: Session, context: AuditContext, *, organisation_id: uuid
               progress=0.0, idempotency_key=key, request_hash=request_hash, attempts=0,
               created_at=now, transcript=declared.text, transcript_language=declared.language,
               transcript_sha256=declared.sha256, transcript_check=check.value)
-    try:
-        with session.begin_nested():
-            session.add(job)
-            session.flush()
-    except IntegrityError:
-        if key is None:
-            raise
-        earlier = _by_key(session, organisation_id, key)  # a concurrent first use won the race
-        if earlier is None:
-            raise
-        return _replay(earlier, request_hash, key)
+    if key is None:  # nothing to race on: a failed insert is an error, no savepoint needed
+        session.add(job)
+        session.flush()
+    else:
+        replay = _insert_keyed(session, job, organisation_id, request_hash, key)
+        if replay is not None:
+            return replay
 
     entry = None
     if job.state == JobState.QUEUED:  # a held job is sent once an officer approves it
@@ -128,6 +129,22 @@ def submit_job(session: Session, context: AuditContext, *, organisation_id: uuid
                     "transcript_check": check.value})
     return JobSubmission(job, replayed=False,
                          outbox_entry_id=None if entry is None else entry.id)
+
+
+def _insert_keyed(session: Session, job: Job, organisation_id: uuid.UUID, request_hash: str,
+                  key: str) -> JobSubmission | None:
+    """Insert ``job`` in a savepoint; if a concurrent first use of ``key`` won the race on the
+    unique constraint, the answer is a replay of (or a conflict with) that job."""
+    try:
+        with session.begin_nested():
+            session.add(job)
+            session.flush()
+    except IntegrityError:
+        earlier = _by_key(session, organisation_id, key)
+        if earlier is None:
+            raise
+        return _replay(earlier, request_hash, key)
+    return None
 
 
 def _replay(earlier: Job, request_hash: str, key: str) -> JobSubmission:

@@ -104,7 +104,7 @@ async def create_job(
     view, submission = await run_in_threadpool(_accept, request, services, jobs, partner,
                                                job_request)
     if submission.outbox_entry_id is not None:  # committed: now it may be sent
-        background.add_task(jobs.relay.send_now, [submission.outbox_entry_id])
+        background.add_task(jobs.sender.send, [submission.outbox_entry_id])
     response.headers["Location"] = view.links.self
     if submission.replayed:
         response.headers[REPLAYED_HEADER] = "true"
@@ -120,7 +120,9 @@ def _accept(request: Request, services: ApiServices, jobs: JobServices, partner:
         submission = accept_job(session, audit_context(request, partner), services.store,
                                 owner=owner, api_key_id=partner.api_key_id,
                                 request=job_request, policy=policy, now=utcnow())
-        return JobPublic.of(submission.job, artifact_of(session, submission.job)), submission
+        # A job written by this request has no artifact yet; only a replay may have one.
+        artifact = artifact_of(session, submission.job) if submission.replayed else None
+        return JobPublic.of(submission.job, artifact), submission
 
 
 def _read_json(raw: bytes, key: str | None) -> JobRequest:
