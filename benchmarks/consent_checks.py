@@ -7,7 +7,9 @@ Three parts:
 1. Clips (``tests.consent_clips``): portraits x espeak-ng voices x phrase draws, each as
    genuine (the model animating the subject's photo, performing the prompts and reading the
    phrase), synthetic (the same clip carrying our watermark), wrong_person (another person's
-   photo, same performance) and wrong_words (the subject reading other list words). Each goes
+   photo, same performance), wrong_words (the subject reading other list words) and three
+   made in advance against the prompts: prompts_ignored (no turns), prompts_mistimed (each turn
+   the wrong way) and prompts_swayed (no turns, the head swaying 0.2 rad side to side). Each goes
    through decode -> screening -> ``assess``; a clip counts as accepted when the decision is
    PASS. Clips are cached in ``CONSENT_CLIP_CACHE`` (default /tmp/likeness-consent-clips).
    Note what "genuine" is here: a deepfake made by our model *without* its watermark that
@@ -51,7 +53,8 @@ from training.espeak import synthesize
 CACHE = Path(os.environ.get("CONSENT_CLIP_CACHE", "/tmp/likeness-consent-clips"))
 SUBJECTS = {"obama": "biden", "obama2": "biden", "biden": "obama", "sample": "obama"}
 CLIP_VOICES = ("en-us+f2", "en-us+m3", "en-gb-x-rp+m2")
-CASES = ("genuine", "synthetic", "wrong_person", "wrong_words")
+CASES = ("genuine", "synthetic", "wrong_person", "wrong_words", "prompts_ignored",
+         "prompts_mistimed", "prompts_swayed")
 SPEECH_VOICES = ("en-us+m3", "en-us+f4", "en+m6", "en-us+f2", "en-gb-x-rp+m2", "en-us+klatt",
                  "en-us+f3", "en-029+m1", "en-gb-scotland+f1", "en-us+m7")
 KEY = WatermarkKey(bytes(range(32)))
@@ -74,14 +77,41 @@ def clip_cases(quick: bool) -> dict[str, Any]:
                                 references=clips.references,
                                 screening=screening_inputs(path, decoded.clip.frames, KEY),
                                 evidence_sha256=decoded.sha256)
+                prompt_check = next(c for c in report.checks if c.name == "prompts")
                 rows.append({"subject": subject, "voice": voice, "case": case,
                              "decision": report.decision.value,
                              "reasons": list(report.reason_codes),
                              "checks": {c.name: {"verdict": c.verdict.value, "score": c.score}
-                                        for c in report.checks}})
+                                        for c in report.checks},
+                             "turns": {k: prompt_check.details[k] for k in (
+                                 "turn_peaks_rad", "sway_rad", "turn_needed_rad")}})
                 print(f"{subject:7s} {voice:15s} {case:13s} {report.decision.value:6s} "
                       f"{','.join(report.reason_codes)}", flush=True)
-    return {"rows": rows, "summary": _summarise(rows)}
+    return {"rows": rows, "summary": _summarise(rows), "turns": _turn_distribution(rows)}
+
+
+def _turn_distribution(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per case: each turn prompt's peak (rad, from the rest pose towards the side asked),
+    the sway away from the prompts, and the peak in multiples of the sway."""
+    out: dict[str, Any] = {}
+    for case in CASES:
+        peaks, sways, ratios = [], [], []
+        for row in (r for r in rows if r["case"] == case):
+            sway = row["turns"]["sway_rad"]
+            sways.append(sway)
+            for peak in row["turns"]["turn_peaks_rad"].values():
+                if peak is not None:
+                    peaks.append(peak)
+                    ratios.append(peak / max(sway, 1e-3))
+        if peaks:
+            out[case] = {"peak_rad": _spread(peaks), "sway_rad": _spread(sways),
+                         "peak_over_sway": _spread(ratios)}
+    return out
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"min": round(min(values), 3), "median": round(statistics.median(values), 3),
+            "max": round(max(values), 3)}
 
 
 def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -112,7 +142,55 @@ def face_distances(quick: bool) -> dict[str, Any]:
               "false_accept": float(np.mean(np.array(different) <= t))}
              for t in (0.45, 0.5, 0.55, 0.6, 0.65)]
     return {"same_person": sorted(same), "different_people": sorted(different),
-            "trade_off": table}
+            "trade_off": table, "estimates": face_estimates(quick)}
+
+
+ESTIMATES = ("current: median of 6 frames |yaw| <= 0.35", "median of 24 frames |yaw| <= 0.35",
+             "median of all", "mean of all", "median of the 6 most frontal",
+             "median of the 12 most frontal", "median of the 12 nearest the rest pose")
+
+
+def face_estimates(quick: bool) -> dict[str, Any]:
+    """Other ways to estimate the captured face: descriptors on every 3rd tracked frame of
+    each subject's genuine clip and of its wrong-person clip, distance to the reference."""
+    from model.evaluation.tracking import track_faces
+    from model.face.identity import face_descriptor
+
+    out: dict[str, Any] = {}
+    for subject in (list(SUBJECTS)[:2] if quick else list(SUBJECTS)):
+        clips = ConsentClips(CACHE, subject=subject, impostor=SUBJECTS[subject],
+                             voice=CLIP_VOICES[0], seed=100, reuse_files=True)
+        for case in ("genuine", "wrong_person"):
+            clip = decode_evidence(clips.path(case)).clip
+            track = track_faces(clip.frames, pupils=False)
+            idx = np.flatnonzero(track.found)[::3]
+            yaw = np.array([float(track.measurements[i].pose[0]) for i in idx])
+            desc = np.stack([face_descriptor(np.ascontiguousarray(clip.frames[i]),
+                                             track.landmarks[i]) for i in idx])
+            ref = clips.references[0]
+            out[f"{subject} {case}"] = {
+                name: round(float(np.linalg.norm(_estimate(desc, yaw, name) - ref)), 3)
+                for name in ESTIMATES}
+    return out
+
+
+def _estimate(desc: np.ndarray, yaw: np.ndarray, name: str) -> np.ndarray:
+    frontal = np.flatnonzero(np.abs(yaw) <= 0.35)
+    frontal = frontal if len(frontal) else np.arange(len(yaw))
+    spread = {"current": 6, "median of 24": 24}
+    for key, k in spread.items():
+        if name.startswith(key):
+            pick = frontal[np.linspace(0, len(frontal) - 1, min(k, len(frontal))).round()
+                           .astype(np.int64)]
+            return np.median(desc[pick], axis=0)
+    if name == "median of all":
+        return np.median(desc, axis=0)
+    if name == "mean of all":
+        return desc.mean(axis=0)
+    if "most frontal" in name:
+        return np.median(desc[np.argsort(np.abs(yaw))[:int(name.split()[3])]], axis=0)
+    rest = np.argsort(np.abs(yaw - np.median(yaw)))[:12]
+    return np.median(desc[rest], axis=0)
 
 
 def speech_only(quick: bool) -> dict[str, Any]:
@@ -189,6 +267,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=1) + "\n")
     print(json.dumps({k: v for k, v in figures["clips"]["summary"].items()}, indent=1))
+    print(json.dumps(figures["clips"]["turns"], indent=1))
     print(json.dumps({"faces": figures["faces"], "speech": figures["speech"],
                       "time": figures["time"]}, indent=1))
 

@@ -144,8 +144,10 @@ class AuditBundleInvalid(AuditError):
 #       ├── PurposeNotCovered      approved for other purposes only
 #       ├── PartnerNotCovered      approved for another partner only
 #       ├── ConsentExhausted       approved for a number of jobs (``max_jobs``), all used
-#       └── FaceMismatch           the portrait is not the subject (identity distance above the
-#                                  threshold), or the subject's reference portraits disagree
+#       ├── FaceMismatch           the portrait is not the subject (identity distance above the
+#       │                          threshold), or the subject's reference portraits disagree
+#       └── FaceMatchReview        the portrait is in the officer band of the subject's live
+#                                  capture (``policy.consent.capture_match``): not decided alone
 
 
 class ConsentError(PolicyError):
@@ -186,6 +188,10 @@ class PartnerNotCovered(ConsentError):
 
 class FaceMismatch(ConsentError):
     code = "face_mismatch"
+
+
+class FaceMatchReview(ConsentError):
+    code = "face_match_review"
 
 
 # -- consent evidence (``policy.consent.evidence``) --------------------------------------------

@@ -17,8 +17,9 @@ The phrase is spoken 0.5 s after "read the words now" appears, the statement fro
 
 Cases (``CASES``): genuine, wrong_person, wrong_words, missing_words, still_photo,
 watermarked, ai_manifest, two_faces, no_audio, silent_audio, corrupt, prompts_ignored,
-prompts_mistimed. ``watermarked`` and ``ai_manifest`` need the keys (``watermark_key`` /
-``signing_identity``). Rendering a clip costs ~3 s on two idle cores.
+prompts_mistimed, prompts_swayed (prompts ignored, the head swaying side to side throughout, as
+a clip made in advance would to meet turn prompts by chance). ``watermarked`` and
+``ai_manifest`` need the keys (``watermark_key`` / ``signing_identity``). Rendering a clip costs ~3 s on two idle cores.
 """
 
 from __future__ import annotations
@@ -71,10 +72,12 @@ REFERENCE_OF = {"obama": "obama2", "obama2": "obama", "biden": "biden",
 LIMITS = PortraitLimits(min_interocular=20.0)  # the fixtures are downscaled to 480 px
 CASES = ("genuine", "wrong_person", "wrong_words", "missing_words", "still_photo",
          "watermarked", "ai_manifest", "two_faces", "no_audio", "silent_audio", "corrupt",
-         "prompts_ignored", "prompts_mistimed")
+         "prompts_ignored", "prompts_mistimed", "prompts_swayed")
 FPS = 25
 RATE = 22_050  # espeak-ng's
 TURN_RAD = 0.35
+# prompts_swayed: a slow side-to-side sway (amplitude, period), as large as the turn threshold
+SWAY_RAD, SWAY_PERIOD = 0.2, 3.2
 # Every second frame is rendered and shown twice, as a 12.5 fps webcam would film: half the
 # cost, and the checks sample at 12.5 fps anyway (``service.media.evidence``).
 RENDER_EVERY = 2
@@ -93,6 +96,7 @@ class Performance:
     spoken_words: tuple[str, ...]
     phrase_at: float
     turns: tuple[tuple[float, float, int], ...]
+    sway: float = 0.0  # amplitude (radians) of a sway through the whole clip
 
 
 @lru_cache(maxsize=1)
@@ -205,6 +209,8 @@ class ConsentClips:
             turns = ()
         elif case == "prompts_mistimed":  # made in advance: turns when asked, the wrong way
             turns = tuple((start, end, -sign) for start, end, sign in turns)
+        elif case == "prompts_swayed":  # made in advance: sways, so some turn meets a window
+            return Performance(portrait, tuple(words), phrase_at, (), SWAY_RAD)
         return Performance(portrait, tuple(words), phrase_at, turns)
 
     def audio(self, performance: Performance) -> np.ndarray:
@@ -227,6 +233,10 @@ class ConsentClips:
             inside = (times >= start) & (times <= end)
             phase = (times[inside] - start) / max(end - start, 1e-6)
             motion[inside, Field.YAW] += sign * TURN_RAD * 0.5 * (1 - np.cos(2 * np.pi * phase))
+        if performance.sway:
+            start = random.Random(self.seed).uniform(0.0, SWAY_PERIOD)
+            motion[:, Field.YAW] += performance.sway * np.sin(2 * np.pi * (times + start)
+                                                              / SWAY_PERIOD)
         rendered = [prepared.renderer.render(m) for m in clip_motion(motion)[::RENDER_EVERY]]
         return [rendered[i // RENDER_EVERY] for i in range(len(motion))]
 
@@ -235,7 +245,7 @@ class ConsentClips:
     def _build(self, case: str, target: Path, key: WatermarkKey | None,
                identity: SigningIdentity | None) -> None:
         if case in ("genuine", "wrong_person", "wrong_words", "missing_words",
-                    "prompts_ignored", "prompts_mistimed"):
+                    "prompts_ignored", "prompts_mistimed", "prompts_swayed"):
             performance = self.performance(case)
             audio = self.audio(performance)
             write_clip(target, self.frames(performance, audio), audio)

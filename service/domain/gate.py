@@ -5,11 +5,13 @@ job row: it reads the subject's consents and reference encodings and returns the
 ``ConsentDecision`` (call ``raise_if_refused`` to turn a refusal into its ``ConsentError``).
 
 References: a subject verified by live capture is matched against its sealed face templates
-only (``service.domain.face_templates``); otherwise against the reference portraits the
-partner registered. Jobs used under a consent's ``max_jobs``: at submission every job that
-holds a place (queued, running or succeeded) counts, and the consent rows that carry a limit
-are locked so two submissions cannot both take the last place; when a worker re-checks before
-rendering, only the *other* finished jobs count (the job itself already holds its place).
+only (``service.domain.face_templates``), with the capture check's bands
+(``policy.consent.capture_match``: a portrait in the officer band is refused as
+``face_match_review``); otherwise against the reference portraits the partner registered, at
+the photo-to-photo ``threshold``. Jobs used under a consent's ``max_jobs``: at submission every
+job that holds a place (queued, running or succeeded) counts, and the consent rows that carry a
+limit are locked so two submissions cannot both take the last place; when a worker re-checks
+before rendering, only the *other* finished jobs count (the job itself already holds its place).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from policy.consent import (
+    DEFAULT_CAPTURE_BANDS,
     DEFAULT_FACE_THRESHOLD,
+    CaptureMatchBands,
     ConsentDecision,
     ConsentFacts,
     ConsentState,
@@ -64,7 +68,8 @@ class SqlConsentFacts:
         references = templates if templates is not None \
             else reference_encodings(session, subject_id)
         return SubjectFacts(subject_id=subject_id, consents=facts,
-                            reference_encodings=tuple(references))
+                            reference_encodings=tuple(references),
+                            references_from_capture=templates is not None)
 
     def _jobs_used(self, session: Session, limited: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
         ids = list(limited)
@@ -82,11 +87,13 @@ class SqlConsentFacts:
 def check_consent(session: Session, *, organisation_id: uuid.UUID, subject_id: uuid.UUID,
                   purpose: str, portrait_encoding: np.ndarray, now: datetime,
                   threshold: float = DEFAULT_FACE_THRESHOLD,
+                  capture_bands: CaptureMatchBands = DEFAULT_CAPTURE_BANDS,
                   templates: TemplateBox | None = None, at_run: bool = False) -> ConsentDecision:
     """May ``organisation_id`` animate ``subject_id`` for ``purpose`` from a portrait with this
-    (128,) encoding at ``now``? Pass ``Settings.face_match_threshold`` as ``threshold`` and the
-    deployment's ``TemplateBox`` as ``templates``."""
+    (128,) encoding at ``now``? Pass ``Settings.face_match_threshold`` as ``threshold`` (photo
+    to photo) and the deployment's ``TemplateBox`` as ``templates``; ``capture_bands`` judge
+    the portrait against live-capture templates."""
     return consent_gate(SqlConsentFacts(templates, at_run=at_run), session,
                         organisation_id=organisation_id, subject_id=subject_id,
                         purpose=purpose, portrait_encoding=portrait_encoding, now=now,
-                        threshold=threshold)
+                        threshold=threshold, capture_bands=capture_bands)

@@ -7,8 +7,10 @@ upload already computed - the job portrait's 128-D identity encoding (``Asset.fa
 and the subject's reference encodings - so a check costs a few queries and no dlib call, and
 the worker's re-check sees a revocation, expiry or review that happened while the job queued.
 A subject verified by live capture is matched against its sealed face templates instead of
-the partner's portraits (opened with the deployment's ``TemplateBox``), and a consent's
-``max_jobs`` is counted as the stage requires (``service.domain.gate``).
+the partner's portraits (opened with the deployment's ``TemplateBox``), with the capture
+check's bands rather than the photo-to-photo threshold (``capture_bands``: a portrait the
+capture check would only have sent to an officer is refused ``face_match_review``), and a
+consent's ``max_jobs`` is counted as the stage requires (``service.domain.gate``).
 
 A portrait without an encoding (never validated, or not the partner's own) cannot be shown to
 be the subject and is refused as ``face_mismatch``, the same code as a portrait of someone else.
@@ -20,7 +22,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from policy.consent import ConsentDecision, FaceMatch, Reason
+from policy.consent import (
+    DEFAULT_CAPTURE_BANDS, CaptureMatchBands, ConsentDecision, FaceMatch, Reason,
+)
 from service.db.models import Asset, AssetKind
 from service.domain.assets import decode_face
 from service.domain.face_templates import TemplateBox
@@ -33,8 +37,10 @@ from service.settings import Settings
 class DatabaseConsentGate:
     """A ``ConsentGate``: consent rules + face match against the subject's references."""
 
-    threshold: float  # dlib 128-D distance at or below which the portrait is the subject
+    threshold: float  # photo to photo: dlib 128-D distance at or below which it is the subject
     templates: TemplateBox | None = None  # opens live-capture face templates
+    # portrait to live-capture template: the evidence check's face bands
+    capture_bands: CaptureMatchBands = DEFAULT_CAPTURE_BANDS
 
     def __call__(self, session: Session, request: GateRequest) -> ConsentDecision:
         portrait = session.get(Asset, request.portrait_asset_id, populate_existing=True)
@@ -47,7 +53,8 @@ class DatabaseConsentGate:
                              subject_id=request.subject_id, purpose=request.purpose,
                              portrait_encoding=decode_face(portrait.face_encoding),
                              now=request.now, threshold=self.threshold,
-                             templates=self.templates, at_run=request.stage == GateStage.RUN)
+                             capture_bands=self.capture_bands, templates=self.templates,
+                             at_run=request.stage == GateStage.RUN)
 
 
 def real_gate(settings: Settings) -> ConsentGate:

@@ -59,6 +59,16 @@ class GateDecision(Protocol):
 ConsentGate = Callable[[Session, GateRequest], GateDecision]
 
 
+# What the partner can do where the code alone does not say it. No distances: a score would be
+# an oracle for tuning a portrait of someone else against the subject's face.
+NEXT_STEP = {
+    "face_match_review": "the portrait is close to the subject's live capture but not clearly "
+                         "the same person, so it is not used without a compliance officer's "
+                         "review: submit a clear, frontal, recent portrait of the subject, or "
+                         "ask your compliance contact to review this one",
+}
+
+
 def check_consent(session: Session, gate: ConsentGate, request: GateRequest) -> uuid.UUID:
     """The consent the job may rely on; ``ConsentRefused`` (with ``reason``) otherwise."""
     try:
@@ -68,7 +78,8 @@ def check_consent(session: Session, gate: ConsentGate, request: GateRequest) -> 
                              subject_id=str(request.subject_id)) from exc
     if not decision.allowed:
         reason = str(decision.reason or "consent_refused")
-        raise ConsentRefused(f"consent refused ({reason})", reason=reason,
+        step = f": {NEXT_STEP[reason]}" if reason in NEXT_STEP else ""
+        raise ConsentRefused(f"consent refused ({reason}){step}", reason=reason,
                              subject_id=str(request.subject_id))
     if decision.consent_id is None:
         # A gate that allows without naming its consent would leave the job unaccountable.

@@ -170,3 +170,35 @@ def test_the_policy_names_an_exhausted_consent() -> None:
     assert refused.reason == Reason.CONSENT_EXHAUSTED and "2 job(s)" in refused.message
     with pytest.raises(ConsentExhausted):
         refused.raise_if_refused()
+
+
+def _template_at(portrait: np.ndarray, distance: float) -> np.ndarray:
+    """A capture template exactly ``distance`` from a portrait's encoding."""
+    direction = np.random.default_rng(5).normal(size=128)
+    return (portrait + distance * direction / np.linalg.norm(direction)).astype(np.float32)
+
+
+@pytest.mark.parametrize(("distance", "reason"), [
+    (0.52, None),  # photo to photo (0.5) this would be refused; filmed to photo it matches
+    (0.60, "face_match_review"),
+    (0.70, "face_mismatch"),
+])
+def test_job_portraits_meet_the_capture_template_with_the_capture_bands(
+        db_session, tmp_path, portraits, distance: float, reason: str | None) -> None:
+    scene = _scene(db_session, tmp_path, portraits)
+    store_template(db_session, BOX, subject_id=scene.subject_id, consent_id=scene.consent.id,
+                   request_id=None, now=NOW,
+                   encoding=_template_at(portraits["obama2"].face_encoding, distance))
+    decision = _ask(db_session, scene, "obama2")
+    assert decision.reason == reason and decision.allowed == (reason is None)
+    assert decision.face.distance == pytest.approx(distance, abs=1e-4)
+    assert (decision.face.threshold, decision.face.review_below) == pytest.approx((0.55, 0.65))
+    if reason is None:
+        assert _submit(db_session, scene).consent_id == scene.consent.id
+        return
+    with pytest.raises(ConsentRefused) as refused:
+        _submit(db_session, scene)
+    assert refused.value.context["reason"] == reason
+    if reason == "face_match_review":  # the partner is told what to do, not the score
+        assert "compliance officer" in refused.value.message
+        assert f"{distance:.3f}" not in refused.value.message

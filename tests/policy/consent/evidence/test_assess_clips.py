@@ -35,6 +35,7 @@ EXPECTED = {  # case -> (decision, the reason that must be among the reasons)
     "silent_audio": (Decision.FAIL, "audio_silent"),
     "prompts_ignored": (Decision.FAIL, "prompts_not_followed"),
     "prompts_mistimed": (Decision.FAIL, "prompts_not_followed"),
+    "prompts_swayed": (Decision.FAIL, "prompts_not_followed"),
 }
 
 

@@ -66,8 +66,50 @@ def test_prompts_followed_in_their_windows_pass() -> None:
 
 
 def test_one_half_done_turn_goes_to_an_officer() -> None:
-    result = prompts(_scan(_turns({"p1": 0.45})), _finding(), SCHEDULE, T)
+    # a still head: 0.1 rad is needed, 0.08 is "partly"; this one peaks at 0.0875
+    result = prompts(_scan(_turns({"p1": 0.25})), _finding(), SCHEDULE, T)
     assert result.verdict == Decision.REVIEW and result.reason_code == "prompts_partly_met"
+    assert result.details["turn_needed_rad"] == pytest.approx(0.1)
+    assert result.details["outcomes"]["p1"] == "partly"
+
+
+def _sway(amplitude: float, period: float = 3.2, phase: float = 0.4) -> np.ndarray:
+    return amplitude * np.sin(2 * np.pi * (TIMES + phase) / period)
+
+
+def test_a_small_turn_counts_when_the_head_is_otherwise_still() -> None:
+    """A turn of 0.14 rad (8 degrees) stands out from a head that sways 0.03 rad when not
+    asked to turn."""
+    yaw = _turns({"p1": 0.4, "p2": 0.4}) + _sway(0.03, period=1.1)
+    result = prompts(_scan(yaw), _finding(), SCHEDULE, T)
+    assert result.passed, result.details
+    assert 0.025 <= result.details["sway_rad"] <= 0.035
+
+
+@pytest.mark.parametrize("amplitude", [0.1, 0.2, 0.35])
+def test_a_head_swaying_throughout_does_not_meet_the_turns(amplitude: float) -> None:
+    """Made in advance, swaying side to side: some sway meets each window by chance, but
+    the head moves as much when nobody asked."""
+    for phase in (0.0, 0.8, 1.6, 2.4):
+        result = prompts(_scan(_sway(amplitude, phase=phase)), _finding(), SCHEDULE, T)
+        assert result.verdict == Decision.FAIL, (phase, result.details)
+        assert result.reason_code == "prompts_not_followed"
+
+
+def test_one_turn_outside_the_reported_windows_does_not_sink_the_other() -> None:
+    """The page reports one prompt late (it lagged): that turn now lies where the sway is
+    measured, but one look away does not make the head a swaying one - the other turn still
+    counts and an officer decides."""
+    late = SCHEDULE.as_shown({"p1": SCHEDULE.prompts[2].at_seconds})
+    result = prompts(_scan(_turns() + _sway(0.02, period=1.1)), _finding(), late, T)
+    assert result.verdict == Decision.REVIEW, result.details
+    assert result.details["outcomes"] == {"p1": "missed", "p2": "met", "p3": "met"}
+
+
+def test_real_turns_by_a_swaying_person_still_pass() -> None:
+    yaw = _turns({"p1": 1.6, "p2": 1.6}) + _sway(0.1)
+    result = prompts(_scan(yaw), _finding(), SCHEDULE, T)
+    assert result.passed, result.details
 
 
 @pytest.mark.parametrize("yaw", [
