@@ -63,12 +63,32 @@ def summary(weights: Path, log: list[dict]) -> str:
         "",
         "![loss curve](loss_curve.png)",
         "",
-        "Reproduce: `python -m training.corpus --out .corpus/synthetic --clips 4000 --seed 0` then "
-        f"`python -m training.train --corpus .corpus/synthetic --out model/weights/default "
-        f"--steps {last['step']} --seed 0`.",
+        *_reproduce(meta, last["step"]),
         "",
     ]
     return "\n".join(lines)
+
+
+def _reproduce(meta: dict, steps: int) -> list[str]:
+    corpus = "`python -m training.corpus --out .corpus/synthetic --clips 4000 --seed 0`"
+    train_config = meta.get("train_config", {})
+    parent = meta.get("initialised_from")
+    if parent is None:
+        return [f"Reproduce: {corpus} then `python -m training.train --corpus .corpus/synthetic "
+                f"--out model/weights/default --steps {steps} --seed 0`."]
+    before = parent.get("metadata", {})
+    return [
+        f"Warm start: this run began from the weights in `{parent['path']}` "
+        f"({before.get('trained_steps', '?')} steps, held-out loss "
+        f"{before.get('final_val_loss', float('nan')):.4f} on the corpus of its own commit), "
+        "and the loss curve above is this run's only.",
+        "",
+        "Reproduce: check out the commit that last changed `model/weights/default` before this "
+        "one (`git log -- model/weights/default`) and follow its `training.md`, to rebuild the "
+        f"starting checkpoint in a folder START; then, at this commit, {corpus} and "
+        "`python -m training.train --corpus .corpus/synthetic --out model/weights/default "
+        f"--init-from START --steps {steps} --lr {train_config.get('lr', '?')} --seed 0`.",
+    ]
 
 
 def main() -> None:

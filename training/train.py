@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.diffusion.checkpoint import save_motion_model
+from model.diffusion.checkpoint import load_motion_model, read_motion_config, save_motion_model
 from model.diffusion.network import Drop, MotionDiT, MotionDiTConfig
 from model.diffusion.scheduler import DiffusionScheduler
 from model.motion.space import MOUTH_FIELDS, Field
@@ -66,6 +66,9 @@ class TrainConfig:
     log_every: int = 50
     seed: int = 0
     threads: int = 2
+    # Warm start: begin from this checkpoint's weights (its architecture replaces ``model``), e.g.
+    # to adapt the default model to revised procedural targets in a fraction of the steps.
+    init_from: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -185,7 +188,11 @@ class _Trainer:
         self.config = config
         torch.manual_seed(config.seed)
         self.gen = torch.Generator().manual_seed(config.seed)
-        self.net = MotionDiT(config.model)
+        if config.init_from is not None:
+            self.net = load_motion_model(config.init_from).train().requires_grad_(True)
+            self.config = config = dataclasses.replace(config, model=self.net.config)
+        else:
+            self.net = MotionDiT(config.model)
         train_clips = corpus.split_indices("train")
         if not train_clips:
             raise ValueError("the corpus has no train-split clips")
@@ -294,12 +301,17 @@ def train(corpus_dir: Path | str, out_dir: Path | str, config: TrainConfig | Non
     elif log[-1]["val_loss"] is None:
         log[-1]["val_loss"] = final_val
     out = Path(out_dir)
+    config = trainer.config
     metadata = {
         "trained_steps": step, "train_seconds": round(seconds, 1), "final_val_loss": final_val,
         "corpus": str(corpus_dir), "corpus_settings": corpus.settings,
-        "train_config": {k: v for k, v in dataclasses.asdict(config).items() if k != "model"},
+        "train_config": {k: (str(v) if isinstance(v, Path) else v)
+                         for k, v in dataclasses.asdict(config).items() if k != "model"},
         "scheduler": {"num_train_timesteps": config.num_train_timesteps, "schedule": config.schedule},
     }
+    if config.init_from is not None:
+        _, parent = read_motion_config(config.init_from)
+        metadata["initialised_from"] = {"path": str(config.init_from), "metadata": parent}
     save_motion_model(out, trainer.ema, metadata)
     (out / "train_log.json").write_text(json.dumps(log, indent=1))
     return TrainResult(out, step, seconds, float(log[-1]["loss"]), final_val, log)
@@ -323,10 +335,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     parser.add_argument("--lr", type=float, default=TrainConfig.lr)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="start from this checkpoint directory's weights (warm start)")
+    parser.add_argument("--threads", type=int, default=TrainConfig.threads,
+                        help="torch CPU threads; use 1 when other work shares the cores (two "
+                             "spinning threads on a busy 2-core machine run ~10x slower)")
     args = parser.parse_args(argv)
     minutes = args.minutes if args.minutes is not None or args.steps is not None else 30.0
     config = TrainConfig(steps=args.steps, minutes=minutes, batch_size=args.batch_size,
-                         lr=args.lr, seed=args.seed)
+                         lr=args.lr, seed=args.seed, threads=args.threads,
+                         init_from=args.init_from)
     result = train(args.corpus, args.out, config)
     print(f"wrote {result.out_dir} after {result.steps} steps ({result.seconds:.0f}s); "
           f"loss {result.final_loss:.4f}, val {result.final_val_loss}", flush=True)
