@@ -10,6 +10,8 @@
 - face templates (``assets.face_encoding``) are sealed with AES-256-GCM from now on. The key
   lives outside the database, so this migration cannot seal the plaintext templates stored
   before it: it deletes them (data minimisation; re-upload a subject's reference portraits).
+  (Only the live-capture templates were in fact sealed until 0010, which seals portraits'
+  encodings too and deletes the plaintext ones written in between.)
 
 SQLite cannot alter a CHECK constraint or a column's declared length in place, and rebuilding
 ``jobs`` would cascade-delete its outbox rows (``ON DELETE CASCADE`` fires on the implicit

@@ -31,6 +31,7 @@ from service.audit.runner import SequencerThread
 from service.auth.pepper import load_api_key_pepper
 from service.db.engine import make_engine, make_session_factory
 from service.db.migrate import alembic_config
+from service.domain.face_templates import TemplateBox
 from service.domain.uploads import UploadLimits
 from service.jobs.evidence import make_verification_relay
 from service.metrics import ApiMetrics, MetricsMiddleware
@@ -57,6 +58,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, redis: Redis
         store=store or make_blob_store(settings),
         pepper=load_api_key_pepper(settings), signing_key=load_signing_key(settings),
         limits=UploadLimits.from_settings(settings),
+        face_box=TemplateBox.from_settings(settings),
         migration_head=ScriptDirectory.from_config(alembic_config()).get_current_head(),
         audit_keyring=AuditKeyring.from_settings(settings))
 

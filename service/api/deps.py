@@ -36,6 +36,7 @@ from service.db.engine import session_scope
 from service.db.models import Role
 from service.db.types import utcnow
 from service.domain.assets import Owner
+from service.domain.face_templates import TemplateBox
 from service.domain.uploads import UploadLimits
 from service.errors import ApiKeyUnrecognised, AuthError, RoleMissing, ScopeMissing
 from service.settings import Settings
@@ -53,6 +54,8 @@ class ApiServices:
     pepper: bytes
     signing_key: OctKey
     limits: UploadLimits
+    # Seals portraits' face encodings on upload and opens them (the gate's key too).
+    face_box: TemplateBox
     migration_head: str | None  # the Alembic revision this code expects
     # Seals personal fields in audit events and opens them for officers (service.audit).
     audit_keyring: AuditKeyring | None = None

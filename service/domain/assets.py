@@ -5,6 +5,10 @@ A portrait uploaded for a subject must be that subject: its identity distance to
 of the subject's reference portraits is at most the threshold, else ``FaceMismatch``. The blob
 is written before the row; if the transaction then rolls back the blob is an unreferenced
 content-addressed file, harmless and collectable.
+
+A portrait's identity encoding is biometric data: it is stored sealed (``TemplateBox.
+seal_portrait``, AES-256-GCM under the deployment's face template key, bound to the asset's id
+and organisation), never as plain float32 bytes, and ``portrait_encoding`` opens it again.
 """
 
 from __future__ import annotations
@@ -21,12 +25,11 @@ from policy.consent import match_face
 from policy.errors import FaceMismatch
 from service.db.audit import AuditContext, record
 from service.db.models import Asset, AssetKind, Subject
-from service.db.types import utcnow
+from service.db.types import new_id, utcnow
+from service.domain.face_templates import TemplateBox
 from service.domain.uploads import ValidatedUpload
-from service.errors import NotFound
+from service.errors import KeysError, NotFound
 from service.storage import BlobStore
-
-ENCODING_DTYPE = np.dtype("<f4")
 
 
 @dataclass(frozen=True)
@@ -37,13 +40,16 @@ class Owner:
     is_test: bool
 
 
-def encode_face(encoding: np.ndarray) -> bytes:
-    return np.asarray(encoding, dtype=ENCODING_DTYPE).tobytes()
+def portrait_encoding(box: TemplateBox | None, asset: Asset) -> np.ndarray:
+    """The (128,) float32 encoding sealed in ``asset.face_encoding`` (which must be set).
 
-
-def decode_face(blob: bytes) -> np.ndarray:
-    """(128,) float32 from the stored little-endian bytes."""
-    return np.frombuffer(blob, dtype=ENCODING_DTYPE).astype(np.float32)
+    ``KeysError`` when it cannot be opened: no key given, another key, or a ciphertext that
+    was copied from another asset row."""
+    assert asset.face_encoding is not None
+    if box is None:
+        raise KeysError(f"asset {asset.id} has a sealed face encoding but no face template key "
+                        "was given to open it", asset_id=str(asset.id))
+    return box.open_portrait(asset.id, asset.organisation_id, asset.face_encoding)
 
 
 def get_asset(session: Session, owner: Owner, asset_id: uuid.UUID) -> Asset:
@@ -63,23 +69,30 @@ def owned_subject(session: Session, owner: Owner, subject_id: uuid.UUID) -> Subj
     return subject
 
 
-def reference_encodings(session: Session, subject_id: uuid.UUID) -> list[np.ndarray]:
-    rows = session.scalars(select(Asset.face_encoding).where(
+def reference_encodings(session: Session, box: TemplateBox | None,
+                        subject_id: uuid.UUID) -> list[np.ndarray]:
+    """The subject's reference portraits' encodings. One that does not open is ``KeysError``,
+    never skipped: matching against fewer references than registered would be a silent
+    change of what the partner's subject is."""
+    rows = session.scalars(select(Asset).where(
         Asset.subject_id == subject_id, Asset.is_reference.is_(True),
         Asset.kind == AssetKind.PORTRAIT, Asset.face_encoding.is_not(None)))
-    return [decode_face(blob) for blob in rows]
+    return [portrait_encoding(box, asset) for asset in rows]
 
 
 def store_asset(session: Session, context: AuditContext, store: BlobStore, *, owner: Owner,
-                upload: ValidatedUpload, subject_id: uuid.UUID | None = None,
-                face_threshold: float, now: datetime | None = None) -> Asset:
-    """Store a validated portrait or audio upload, optionally for one of the owner's subjects."""
+                upload: ValidatedUpload, box: TemplateBox | None,
+                subject_id: uuid.UUID | None = None, face_threshold: float,
+                now: datetime | None = None) -> Asset:
+    """Store a validated portrait or audio upload, optionally for one of the owner's subjects.
+    ``box`` (the deployment's face template key) seals a portrait's encoding and opens the
+    subject's references; audio needs none."""
     now = now or utcnow()
     if subject_id is not None:
         owned_subject(session, owner, subject_id)
         if upload.kind == AssetKind.PORTRAIT and upload.face_encoding is not None:
-            _check_same_person(session, subject_id, upload.face_encoding, face_threshold)
-    asset = new_asset_row(store, owner, upload, subject_id=subject_id, now=now)
+            _check_same_person(session, box, subject_id, upload.face_encoding, face_threshold)
+    asset = new_asset_row(store, owner, upload, subject_id=subject_id, now=now, box=box)
     session.add(asset)
     session.flush()
     record(session, context, "partner:asset:upload", f"asset:{asset.id}", now=now,
@@ -92,19 +105,26 @@ def store_asset(session: Session, context: AuditContext, store: BlobStore, *, ow
 
 def new_asset_row(store: BlobStore, owner: Owner, upload: ValidatedUpload, *,
                   subject_id: uuid.UUID | None, now: datetime,
-                  is_reference: bool = False) -> Asset:
-    """Write the blob and build (not add) its row."""
+                  is_reference: bool = False, box: TemplateBox | None = None) -> Asset:
+    """Write the blob and build (not add) its row. A portrait's encoding is sealed with
+    ``box`` under the row's own id, chosen here (``KeysError`` without a box)."""
+    asset_id, sealed = new_id(), None
+    if upload.face_encoding is not None:
+        if box is None:
+            raise KeysError("a portrait's face encoding is stored sealed: give the face "
+                            "template key (TemplateBox.from_settings)", kind=upload.kind.value)
+        sealed = box.seal_portrait(asset_id, owner.organisation_id, upload.face_encoding)
     blob = store.put_bytes(upload.data)
-    encoding = None if upload.face_encoding is None else encode_face(upload.face_encoding)
-    return Asset(organisation_id=owner.organisation_id, subject_id=subject_id, kind=upload.kind,
-                 sha256=blob.sha256, size_bytes=blob.size_bytes, media_type=upload.media_type,
-                 storage_key=blob.key, face_encoding=encoding, is_reference=is_reference,
-                 duration_seconds=upload.duration_seconds, is_test=owner.is_test, created_at=now)
+    return Asset(id=asset_id, organisation_id=owner.organisation_id, subject_id=subject_id,
+                 kind=upload.kind, sha256=blob.sha256, size_bytes=blob.size_bytes,
+                 media_type=upload.media_type, storage_key=blob.key, face_encoding=sealed,
+                 is_reference=is_reference, duration_seconds=upload.duration_seconds,
+                 is_test=owner.is_test, created_at=now)
 
 
-def _check_same_person(session: Session, subject_id: uuid.UUID, encoding: np.ndarray,
-                       threshold: float) -> None:
-    match = match_face(encoding, reference_encodings(session, subject_id), threshold)
+def _check_same_person(session: Session, box: TemplateBox | None, subject_id: uuid.UUID,
+                       encoding: np.ndarray, threshold: float) -> None:
+    match = match_face(encoding, reference_encodings(session, box, subject_id), threshold)
     if not match.matched:
         measured = "no reference portrait" if match.distance is None else (
             f"identity distance {match.distance:.3f} > threshold {threshold:.3f}")

@@ -1,9 +1,9 @@
 """Face templates live only as long as a consent they serve (GDPR Art. 9: store the least).
 
 A subject's templates are the 128-D encodings the consent gate matches job portraits against:
-the sealed live-capture templates (``face_templates``) and the encodings of the subject's
-portraits (``assets.face_encoding``: the partner's reference portraits and the portraits of
-its jobs). They are needed while the subject has a consent that is pending, or approved and
+the sealed live-capture templates (``face_templates``) and the sealed encodings of the
+subject's portraits (``assets.face_encoding``: the partner's reference portraits and the
+portraits of its jobs). They are needed while the subject has a consent that is pending, or approved and
 unexpired, or a consent request still in progress; once none is left - every consent
 revoked, rejected or expired - they are deleted: on revocation at once, on expiry by the
 retention sweep (``service.jobs.retention``), on erasure with everything else. The photos'

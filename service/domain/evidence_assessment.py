@@ -62,7 +62,7 @@ def gather_inputs(session: Session, templates: TemplateBox,
     asset = session.get(Asset, request.evidence_asset_id)
     assert asset is not None  # a foreign key
     faces = template_encodings(session, templates, request.subject_id)
-    references = faces if faces is not None else reference_encodings(session,
+    references = faces if faces is not None else reference_encodings(session, templates,
                                                                      request.subject_id)
     return VerificationInputs(
         request.id, request.evidence_source or EvidenceSource.CAPTURE, asset.storage_key,

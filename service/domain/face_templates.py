@@ -1,12 +1,18 @@
-"""Face templates at rest: the live capture's 128-D encoding, sealed with AES-256-GCM.
+"""Face encodings at rest: every 128-D identity encoding the service keeps, sealed with AES-256-GCM.
 
 A face template used to identify someone is special-category data (GDPR Art. 9): it is stored
 encrypted under a key held outside the database (``LIKENESS_FACE_TEMPLATE_KEY`` from the
 deployment's vault, or ``data_dir/face-template-key``, created 0600 on first use), so a
-database dump alone yields no biometric. The template's own id and its subject's id are the
-associated data: a ciphertext copied onto another row, or another subject, does not open.
+database dump alone yields no biometric. One ``TemplateBox`` seals two kinds of row, each with
+its own associated data, so a ciphertext copied onto another row does not open:
 
-Stored form: ``version (1 byte) || nonce (12) || ciphertext+tag`` of the 128 float32 values.
+- the live capture's templates (``face_templates.ciphertext``): the template's id and its
+  subject's id;
+- partner portraits' encodings (``assets.face_encoding``: reference and job portraits): a
+  ``portrait`` label, the asset's id and its organisation's id (``seal_portrait``).
+
+Stored form: ``version (1 byte) || nonce (12) || ciphertext+tag`` of the 128 float32 values
+(541 bytes; the plaintext encodings stored before sealing were exactly 512).
 
 Once a subject has a live template on an approved consent, job portraits are matched against
 the templates only: the partner's own portraits no longer count as the reference, so a partner
@@ -37,6 +43,7 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 FORMAT_VERSION = b"\x01"
 _DTYPE = np.dtype("<f4")
+PORTRAIT_LABEL = b"portrait"
 
 
 class TemplateBox:
@@ -60,24 +67,43 @@ class TemplateBox:
 
     def seal(self, template_id: uuid.UUID, subject_id: uuid.UUID,
              encoding: np.ndarray) -> bytes:
+        """A live-capture template, bound to its row and subject."""
+        return self._seal(_aad(template_id, subject_id), encoding)
+
+    def open(self, template_id: uuid.UUID, subject_id: uuid.UUID, sealed: bytes) -> np.ndarray:
+        """The (128,) float32 encoding; ``KeysError`` if it does not decrypt."""
+        return self._open(_aad(template_id, subject_id), sealed, "a face template",
+                          template_id=str(template_id))
+
+    def seal_portrait(self, asset_id: uuid.UUID, organisation_id: uuid.UUID,
+                      encoding: np.ndarray) -> bytes:
+        """A portrait asset's encoding, bound to the asset row and its organisation."""
+        return self._seal(_portrait_aad(asset_id, organisation_id), encoding)
+
+    def open_portrait(self, asset_id: uuid.UUID, organisation_id: uuid.UUID,
+                      sealed: bytes) -> np.ndarray:
+        """The (128,) float32 encoding; ``KeysError`` if it does not decrypt (another key, or
+        a ciphertext that belongs to another asset or organisation)."""
+        return self._open(_portrait_aad(asset_id, organisation_id), sealed,
+                          f"the face encoding of asset {asset_id}", asset_id=str(asset_id))
+
+    def _seal(self, aad: bytes, encoding: np.ndarray) -> bytes:
         values = np.asarray(encoding, dtype=_DTYPE)
         if values.shape != (DESCRIPTOR_DIM,) or not np.all(np.isfinite(values)):
             raise ValueError(f"a face template is ({DESCRIPTOR_DIM},) finite floats")
         nonce = os.urandom(NONCE_BYTES)
-        return FORMAT_VERSION + nonce + self._aead.encrypt(nonce, values.tobytes(),
-                                                           _aad(template_id, subject_id))
+        return FORMAT_VERSION + nonce + self._aead.encrypt(nonce, values.tobytes(), aad)
 
-    def open(self, template_id: uuid.UUID, subject_id: uuid.UUID, sealed: bytes) -> np.ndarray:
-        """The (128,) float32 encoding; ``KeysError`` if it does not decrypt."""
+    def _open(self, aad: bytes, sealed: bytes, what: str, **where: str) -> np.ndarray:
         if sealed[:1] != FORMAT_VERSION or len(sealed) < 1 + NONCE_BYTES + 16:
-            raise KeysError("a face template is stored in an unknown format",
-                            template_id=str(template_id))
+            raise KeysError(f"{what} is stored in an unknown format", **where)
         nonce, body = sealed[1:1 + NONCE_BYTES], sealed[1 + NONCE_BYTES:]
         try:
-            plain = self._aead.decrypt(nonce, body, _aad(template_id, subject_id))
+            plain = self._aead.decrypt(nonce, body, aad)
         except InvalidTag:
-            raise KeysError("a face template does not decrypt: the face template key changed "
-                            "or the row was tampered with", template_id=str(template_id)) from None
+            raise KeysError(f"{what} does not decrypt: the face template key changed, or the "
+                            "ciphertext was altered or copied from another row",
+                            **where) from None
         return np.frombuffer(plain, dtype=_DTYPE).astype(np.float32)
 
 
@@ -118,6 +144,11 @@ def template_encodings(session: Session, box: TemplateBox | None,
 
 def _aad(template_id: uuid.UUID, subject_id: uuid.UUID) -> bytes:
     return template_id.bytes + subject_id.bytes
+
+
+def _portrait_aad(asset_id: uuid.UUID, organisation_id: uuid.UUID) -> bytes:
+    # The label keeps the two kinds apart (and a different length than a template's).
+    return PORTRAIT_LABEL + asset_id.bytes + organisation_id.bytes
 
 
 def _parse(text: str, source: str) -> bytes:

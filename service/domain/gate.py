@@ -46,8 +46,9 @@ PLACE_AT_RUN = (JobState.SUCCEEDED,)
 class SqlConsentFacts:
     """``policy.consent.ConsentFactsSource`` for a SQLAlchemy ``Session``.
 
-    ``templates`` opens live-capture face templates (None: a subject that has some cannot be
-    matched and ``KeysError`` says so); ``at_run`` counts jobs as a worker's re-check does."""
+    ``templates`` opens the sealed face encodings - live-capture templates and reference
+    portraits (None: a subject that has some cannot be matched and ``KeysError`` says so);
+    ``at_run`` counts jobs as a worker's re-check does."""
 
     def __init__(self, templates: TemplateBox | None = None, *, at_run: bool = False) -> None:
         self._templates = templates
@@ -66,7 +67,7 @@ class SqlConsentFacts:
             for c in consents)
         templates = template_encodings(session, self._templates, subject_id)
         references = templates if templates is not None \
-            else reference_encodings(session, subject_id)
+            else reference_encodings(session, self._templates, subject_id)
         return SubjectFacts(subject_id=subject_id, consents=facts,
                             reference_encodings=tuple(references),
                             references_from_capture=templates is not None)

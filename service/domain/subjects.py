@@ -28,7 +28,10 @@ from service.audit.personal import seal_fields
 from service.db.audit import AuditContext, record
 from service.db.models import Asset, AssetKind, Consent, ConsentStatus, Subject
 from service.db.types import utcnow
-from service.domain.assets import Owner, decode_face, get_asset, new_asset_row, owned_subject
+from service.domain.assets import (
+    Owner, get_asset, new_asset_row, owned_subject, portrait_encoding,
+)
+from service.domain.face_templates import TemplateBox
 from service.domain.uploads import ValidatedUpload
 from service.errors import PurposeUnknown, RequestInvalid, StateConflict
 from service.storage import BlobStore
@@ -74,8 +77,10 @@ def check_expiry(expires_at: datetime, now: datetime) -> datetime:
 
 def register_subject(session: Session, context: AuditContext, store: BlobStore, *,
                      owner: Owner, request: SubjectRequest, evidence: ValidatedUpload | None,
-                     vocabulary: Iterable[str], face_threshold: float,
+                     vocabulary: Iterable[str], face_threshold: float, box: TemplateBox | None,
                      now: datetime | None = None) -> tuple[Subject, Consent | None]:
+    """``box`` opens the reference portraits' sealed encodings (the deployment's face
+    template key)."""
     now = now or utcnow()
     if evidence is not None:
         purposes = check_purposes(request.purposes, vocabulary)
@@ -95,7 +100,8 @@ def register_subject(session: Session, context: AuditContext, store: BlobStore, 
     if ref is not None and session.scalar(select(Subject.id).where(
             Subject.organisation_id == owner.organisation_id, Subject.external_ref == ref)):
         raise StateConflict(f"a subject with external_ref {ref!r} exists", field="external_ref")
-    references = _claim_references(session, owner, request.reference_asset_ids, face_threshold)
+    references = _claim_references(session, box, owner, request.reference_asset_ids,
+                                    face_threshold)
     subject = Subject(organisation_id=owner.organisation_id, display_name=name,
                       external_ref=ref, is_test=owner.is_test, created_at=now)
     session.add(subject)
@@ -143,8 +149,8 @@ def get_subject(session: Session, owner: Owner,
     return subject, consents, references
 
 
-def _claim_references(session: Session, owner: Owner, asset_ids: Sequence[uuid.UUID],
-                      threshold: float) -> list[Asset]:
+def _claim_references(session: Session, box: TemplateBox | None, owner: Owner,
+                      asset_ids: Sequence[uuid.UUID], threshold: float) -> list[Asset]:
     ids = list(dict.fromkeys(asset_ids))
     if not 0 < len(ids) <= MAX_REFERENCES:
         raise RequestInvalid(f"give 1-{MAX_REFERENCES} reference portrait asset ids",
@@ -158,8 +164,9 @@ def _claim_references(session: Session, owner: Owner, asset_ids: Sequence[uuid.U
             raise StateConflict(f"asset {asset.id} already belongs to subject "
                                 f"{asset.subject_id}", field="reference_asset_ids",
                                 asset_id=str(asset.id))
+    encodings = {asset.id: portrait_encoding(box, asset) for asset in assets}
     for a, b in itertools.combinations(assets, 2):
-        distance = identity_distance(decode_face(a.face_encoding), decode_face(b.face_encoding))
+        distance = identity_distance(encodings[a.id], encodings[b.id])
         if distance > threshold:
             raise FaceMismatch(f"reference portraits {a.id} and {b.id} are not the same person "
                                f"(identity distance {distance:.3f} > threshold "

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from service.db.audit import AuditContext
 from service.db.models import Asset
 from service.domain.assets import Owner, get_asset, owned_subject, store_asset
+from service.domain.face_templates import TemplateBox
 from service.domain.uploads import ValidatedUpload
 from service.jobs.gate import ConsentGate
 from service.jobs.queries import job_for_key
@@ -51,11 +52,13 @@ class JobRequest:
 
 @dataclass(frozen=True)
 class AcceptPolicy:
-    """The deployment's answers: who decides consent, how many jobs, how alike a face."""
+    """The deployment's answers: who decides consent, how many jobs, how alike a face, and
+    the key that seals an inline portrait's face encoding."""
 
     gate: ConsentGate
     quota_per_month: int  # for the caller's environment (live or test)
     face_threshold: float
+    face_box: TemplateBox
 
 
 def accept_job(session: Session, context: AuditContext, store: BlobStore, *, owner: Owner,
@@ -67,9 +70,9 @@ def accept_job(session: Session, context: AuditContext, store: BlobStore, *, own
     earlier = job_for_key(session, owner.organisation_id, request.idempotency_key)
     held_assets = _load_assets(session, request)  # noqa: F841 (kept referenced, like the subject)
     portrait = _input(session, context, store, owner, request.portrait,
-                      earlier and earlier.portrait_asset_id, policy.face_threshold)
+                      earlier and earlier.portrait_asset_id, policy)
     audio = _input(session, context, store, owner, request.audio,
-                   earlier and earlier.audio_asset_id, policy.face_threshold)
+                   earlier and earlier.audio_asset_id, policy)
     if earlier is None:
         reserve_quota(session, organisation_id=owner.organisation_id, is_test=owner.is_test,
                       limit=policy.quota_per_month, now=now)
@@ -92,7 +95,7 @@ def _load_assets(session: Session, request: JobRequest) -> list[Asset]:
 
 
 def _input(session: Session, context: AuditContext, store: BlobStore, owner: Owner,
-           given: Input, earlier_id: uuid.UUID | None, face_threshold: float) -> Asset:
+           given: Input, earlier_id: uuid.UUID | None, policy: AcceptPolicy) -> Asset:
     if isinstance(given, uuid.UUID):
         return get_asset(session, owner, given)
     if earlier_id is not None:
@@ -102,5 +105,5 @@ def _input(session: Session, context: AuditContext, store: BlobStore, owner: Own
         if earlier is not None and earlier.sha256 == hashlib.sha256(given.data).hexdigest():
             return earlier
     return store_asset(session, context, store, owner=owner, upload=given,
-                       face_threshold=face_threshold)
+                       box=policy.face_box, face_threshold=policy.face_threshold)
 

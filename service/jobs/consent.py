@@ -4,31 +4,38 @@
 API asks it before writing a job, and every worker asks it again just before rendering (the
 same object, so both stages apply the same rules and threshold). It reads two things the
 upload already computed - the job portrait's 128-D identity encoding (``Asset.face_encoding``)
-and the subject's reference encodings - so a check costs a few queries and no dlib call, and
-the worker's re-check sees a revocation, expiry or review that happened while the job queued.
-A subject verified by live capture is matched against its sealed face templates instead of
-the partner's portraits (opened with the deployment's ``TemplateBox``), with the capture
-check's bands rather than the photo-to-photo threshold (``capture_bands``: a portrait the
-capture check would only have sent to an officer is refused ``face_match_review``), and a
-consent's ``max_jobs`` is counted as the stage requires (``service.domain.gate``).
+and the subject's reference encodings, all sealed and opened with the deployment's
+``TemplateBox`` - so a check costs a few queries and no dlib call, and the worker's re-check
+sees a revocation, expiry or review that happened while the job queued. A subject verified by
+live capture is matched against its sealed face templates instead of the partner's portraits,
+with the capture check's bands rather than the photo-to-photo threshold (``capture_bands``: a
+portrait the capture check would only have sent to an officer is refused
+``face_match_review``), and a consent's ``max_jobs`` is counted as the stage requires
+(``service.domain.gate``).
 
 A portrait without an encoding (never validated, or not the partner's own) cannot be shown to
-be the subject and is refused as ``face_mismatch``, the same code as a portrait of someone else.
+be the subject and is refused as ``face_mismatch``, the same code as a portrait of someone else;
+so is one whose sealed encoding does not open while the same key opens the subject's
+references (a ciphertext copied from another row). When the key opens neither, the key is
+wrong - an operator's error, raised as ``KeysError`` rather than refusing every job.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from policy.consent import (
     DEFAULT_CAPTURE_BANDS, CaptureMatchBands, ConsentDecision, FaceMatch, Reason,
 )
 from service.db.models import Asset, AssetKind
-from service.domain.assets import decode_face
-from service.domain.face_templates import TemplateBox
+from service.domain.assets import portrait_encoding, reference_encodings
+from service.domain.face_templates import TemplateBox, template_encodings
 from service.domain.gate import check_consent
+from service.errors import KeysError
 from service.jobs.gate import ConsentGate, GateRequest, GateStage
 from service.settings import Settings
 
@@ -38,7 +45,8 @@ class DatabaseConsentGate:
     """A ``ConsentGate``: consent rules + face match against the subject's references."""
 
     threshold: float  # photo to photo: dlib 128-D distance at or below which it is the subject
-    templates: TemplateBox | None = None  # opens live-capture face templates
+    # opens sealed face encodings: live-capture templates and portraits (None: none can open)
+    templates: TemplateBox | None = None
     # portrait to live-capture template: the evidence check's face bands
     capture_bands: CaptureMatchBands = DEFAULT_CAPTURE_BANDS
 
@@ -46,15 +54,35 @@ class DatabaseConsentGate:
         portrait = session.get(Asset, request.portrait_asset_id, populate_existing=True)
         if (portrait is None or portrait.organisation_id != request.organisation_id
                 or portrait.kind != AssetKind.PORTRAIT or portrait.face_encoding is None):
-            return ConsentDecision(False, Reason.FACE_MISMATCH, "the portrait has no identity "
-                                   "encoding to compare with the subject's references", None,
-                                   FaceMatch(None, self.threshold))
+            return self._no_encoding("the portrait has no identity encoding to compare with "
+                                     "the subject's references")
+        encoding = self._open(session, portrait, request.subject_id)
+        if isinstance(encoding, str):
+            return self._no_encoding(encoding)
         return check_consent(session, organisation_id=request.organisation_id,
                              subject_id=request.subject_id, purpose=request.purpose,
-                             portrait_encoding=decode_face(portrait.face_encoding),
-                             now=request.now, threshold=self.threshold,
+                             portrait_encoding=encoding, now=request.now,
+                             threshold=self.threshold,
                              capture_bands=self.capture_bands, templates=self.templates,
                              at_run=request.stage == GateStage.RUN)
+
+    def _open(self, session: Session, portrait: Asset,
+              subject_id: uuid.UUID) -> np.ndarray | str:
+        """The portrait's encoding, or why it cannot count as the subject's face."""
+        try:
+            return portrait_encoding(self.templates, portrait)
+        except KeysError as refused:
+            if self.templates is None:
+                raise
+            # Only this row is bad if the same key opens the subject's own encodings (each
+            # raises KeysError when it does not: a wrong key refuses no job in silence).
+            template_encodings(session, self.templates, subject_id)
+            reference_encodings(session, self.templates, subject_id)
+            return f"the portrait's identity encoding cannot be used: {refused.message}"
+
+    def _no_encoding(self, why: str) -> ConsentDecision:
+        return ConsentDecision(False, Reason.FACE_MISMATCH, why, None,
+                               FaceMatch(None, self.threshold))
 
 
 def real_gate(settings: Settings) -> ConsentGate:

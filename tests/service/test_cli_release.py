@@ -63,6 +63,7 @@ def subject_id(data_dir) -> str:
     from service.db.types import utcnow
     from service.domain.assets import Owner, store_asset
     from service.domain.consents import approve_consent
+    from service.domain.face_templates import TemplateBox
     from service.domain.subjects import SubjectRequest, register_subject
     from service.domain.uploads import UploadLimits, validate_evidence, validate_portrait
     from service.settings import Settings
@@ -90,13 +91,15 @@ def subject_id(data_dir) -> str:
         reference = store_asset(session, context, store, owner=owner,
                                 upload=validate_portrait((SAMPLES / "portrait.png").read_bytes(),
                                                          limits),
+                                box=TemplateBox.from_settings(settings),
                                 face_threshold=settings.face_match_threshold)
         subject, consent = register_subject(
             session, context, store, owner=owner,
             request=SubjectRequest("Sample presenter", None, (reference.id,),
                                    frozenset({PURPOSE}), expires),
             evidence=validate_evidence((SAMPLES / "speech.wav").read_bytes(), limits),
-            vocabulary=settings.consent_purposes, face_threshold=settings.face_match_threshold)
+            vocabulary=settings.consent_purposes, face_threshold=settings.face_match_threshold,
+            box=TemplateBox.from_settings(settings))
         approve_consent(session, context, consent_id=consent.id, officer_id=officer.id,
                         purposes=[PURPOSE], expires_at=expires,
                         vocabulary=settings.consent_purposes)

@@ -57,7 +57,8 @@ def upload_asset(
     else:
         upload = validate_audio(read_upload(file, limits.audio_bytes), limits)
     asset = store_asset(session, audit_context(request, partner), services.store,
-                        owner=owner_of(partner), upload=upload, subject_id=subject_id,
+                        owner=owner_of(partner), upload=upload, box=services.face_box,
+                        subject_id=subject_id,
                         face_threshold=services.settings.face_match_threshold)
     return AssetPublic.of(asset)
 

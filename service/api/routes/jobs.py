@@ -115,7 +115,7 @@ def _accept(request: Request, services: ApiServices, jobs: JobServices, partner:
             job_request: JobRequest) -> tuple[JobPublic, JobSubmission]:
     owner, settings = owner_of(partner), services.settings
     policy = AcceptPolicy(jobs.gate, quota_limit(settings, owner.is_test),
-                          settings.face_match_threshold)
+                          settings.face_match_threshold, services.face_box)
     with session_scope(services.sessions, commit_on=(ConsentRefused,)) as session:
         submission = accept_job(session, audit_context(request, partner), services.store,
                                 owner=owner, api_key_id=partner.api_key_id,

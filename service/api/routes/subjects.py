@@ -64,7 +64,7 @@ def create_subject(
                                purposes=frozenset(split_values(purposes)),
                                expires_at=expires_at),
         evidence=upload, vocabulary=services.settings.consent_purposes,
-        face_threshold=services.settings.face_match_threshold)
+        face_threshold=services.settings.face_match_threshold, box=services.face_box)
     _, consents, refs = get_subject(session, owner_of(partner), subject.id)
     return SubjectPublic.of(subject, consents, refs)
 

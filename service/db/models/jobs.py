@@ -61,7 +61,8 @@ class Asset(Base):
     media_type: Mapped[str] = mapped_column(String(100))
     # Content-addressed: identical bytes uploaded twice (or by two partners) share one blob.
     storage_key: Mapped[str] = mapped_column(String(500), index=True)
-    # Portraits only: the 128-D identity embedding as little-endian float32 (512 bytes).
+    # Portraits only: the 128-D identity embedding, sealed with AES-256-GCM to this row and
+    # organisation (``TemplateBox.seal_portrait``; 541 bytes, never the 512 plaintext bytes).
     face_encoding: Mapped[bytes | None] = mapped_column(LargeBinary)
     # A subject's reference portrait (set at registration): what the consent gate matches
     # later portraits against. A portrait merely uploaded for the subject never becomes one.

@@ -4,9 +4,16 @@ to its own organisation only."""
 from __future__ import annotations
 
 import struct
+import uuid
 import zlib
 
+import numpy as np
 import pytest
+from sqlalchemy.orm import Session
+
+from service.db.models import Asset
+from service.domain import UploadLimits, validate_portrait
+from service.domain.face_templates import TemplateBox
 
 from tests.service.api.conftest import (
     World,
@@ -44,6 +51,16 @@ def test_portrait_upload_stores_blob_and_face_encoding(api: World) -> None:
     # The same bytes again (a retry) are a second asset over the one content-addressed blob.
     second = upload(api, face("obama.jpg"))
     assert second.status_code == 201 and second.json()["id"] != body["id"]
+    # Stored sealed under the deployment's face template key, bound to this asset row.
+    plain = validate_portrait(face("obama.jpg"), UploadLimits.from_settings(api.settings)) \
+        .face_encoding.astype("<f4").tobytes()
+    with Session(api.engine) as session:
+        row = session.get(Asset, uuid.UUID(body["id"]))
+        stored = bytes(row.face_encoding)
+        assert len(stored) == 541 and plain[:16] not in stored
+        opened = TemplateBox.from_settings(api.settings).open_portrait(
+            row.id, row.organisation_id, stored)
+    assert np.array_equal(opened.astype("<f4").tobytes(), plain)
 
 
 def test_audio_upload_measures_duration(api: World) -> None:

@@ -25,6 +25,7 @@ from service.domain import (
     validate_evidence,
     validate_portrait,
 )
+from service.domain.face_templates import TemplateBox
 from service.settings import Settings
 from service.storage import LocalBlobStore
 from tests.service.api.conftest import PDF, biden, face
@@ -32,6 +33,7 @@ from tests.service.api.conftest import PDF, biden, face
 CTX = AuditContext(actor="system:test", request_id="req-gate")
 NOW = datetime.now(UTC)
 VOCABULARY = ("dubbing", "advertising", "education")
+BOX = TemplateBox(bytes(range(32)))
 
 
 @pytest.fixture(scope="module")
@@ -48,18 +50,18 @@ def test_gate_follows_the_consent_life(db_session: Session, tmp_path: Path, enco
     grant_role(db_session, CTX, user_id=officer.id, role=Role.COMPLIANCE_OFFICER)
     owner = Owner(org.id, is_test=False)
     reference = store_asset(db_session, CTX, store, owner=owner, upload=encodings["obama"],
-                            face_threshold=0.5)
+                            box=BOX, face_threshold=0.5)
     evidence = validate_evidence(PDF, UploadLimits.from_settings(Settings()))
     subject, consent = register_subject(
         db_session, CTX, store, owner=owner,
         request=SubjectRequest("Ada", None, (reference.id,), frozenset({"dubbing"}),
                                NOW + timedelta(days=30)),
-        evidence=evidence, vocabulary=VOCABULARY, face_threshold=0.5)
+        evidence=evidence, vocabulary=VOCABULARY, face_threshold=0.5, box=BOX)
 
     def gate(name: str = "obama2", purpose: str = "dubbing", org_id=org.id, now=NOW):
         return check_consent(db_session, organisation_id=org_id, subject_id=subject.id,
                              purpose=purpose, portrait_encoding=encodings[name].face_encoding,
-                             now=now, threshold=0.5)
+                             now=now, threshold=0.5, templates=BOX)
 
     assert gate().reason == Reason.CONSENT_PENDING
     approve_consent(db_session, CTX, consent_id=consent.id, officer_id=officer.id,

@@ -29,6 +29,8 @@ from service.db.models import (
 )
 from service.domain import Owner, UploadLimits, ValidatedUpload, validate_audio, validate_portrait
 from service.domain.assets import new_asset_row
+from service.domain.face_templates import TemplateBox
+from service.errors import ConsentRefused
 from service.storage import LocalBlobStore
 from tests.service.api.conftest import (
     PDF,
@@ -90,12 +92,13 @@ def seed(world: World, media, *, status: ConsentStatus | None = ConsentStatus.AP
     plus a job portrait and a speech clip, all owned by the world's first partner."""
     owner = Owner(world.org_id, is_test)
     store = LocalBlobStore(world.settings.blob_root)
+    box = TemplateBox.from_settings(world.settings)  # the app's own key (data_dir)
     with Session(world.engine, expire_on_commit=False) as session:
         subject = Subject(organisation_id=world.org_id, display_name="Ada", is_test=is_test)
         session.add(subject)
         session.flush()
         session.add(new_asset_row(store, owner, media["obama"], subject_id=subject.id, now=NOW,
-                                  is_reference=True))
+                                  is_reference=True, box=box))
         consent = None
         if status is not None:
             consent = Consent(subject_id=subject.id, organisation_id=world.org_id,
@@ -103,7 +106,8 @@ def seed(world: World, media, *, status: ConsentStatus | None = ConsentStatus.AP
                               expires_at=NOW + expires_in, requested_at=NOW,
                               revoked_at=NOW if status == ConsentStatus.REVOKED else None)
             session.add(consent)
-        job_portrait = new_asset_row(store, owner, media[portrait], subject_id=None, now=NOW)
+        job_portrait = new_asset_row(store, owner, media[portrait], subject_id=None, now=NOW,
+                                     box=box)
         audio = new_asset_row(store, owner, media["speech"], subject_id=None, now=NOW)
         session.add_all([job_portrait, audio])
         session.commit()
@@ -316,6 +320,63 @@ def test_inline_files_are_validated_stored_and_replayed(api: World, media) -> No
     assert no_audio.status_code == 422 and no_audio.json()["error"]["details"]["field"] == "audio"
     bad_controls = post(face("obama2.jpg"), "inline-5", fields=form | {"controls": "{steps"})
     assert bad_controls.status_code == 422 and error_code(bad_controls) == "request_invalid"
+
+
+def test_sealed_portraits_pass_the_gate_at_submit_and_at_the_workers_recheck(api: World) -> None:
+    """Everything over HTTP (so every encoding is sealed by the app): the right person's
+    portrait is accepted at submission and again by the gate a worker holds (its own key box,
+    read from the same deployment key); another person's is refused at both; a portrait whose
+    sealed encoding was copied from the reference is refused as ``face_mismatch``."""
+    from service.jobs import GateRequest, GateStage, make_celery
+    from service.jobs.gate import check_consent as worker_check
+
+    subject = registered_subject(api)  # obama.jpg as the reference
+    approved = api.client.post(f"/v1/consents/{subject['consents'][0]['id']}/approve",
+                               headers=api.officer(),
+                               json={"purposes": ["dubbing"], "expires_at": expiry(10)})
+    assert approved.status_code == 200, approved.text
+    audio = upload(api, speech(1.7), "audio", filename="line.wav",
+                   content_type="audio/wav").json()["id"]
+    right, other = (upload(api, data).json()["id"] for data in (face("obama2.jpg"), biden()))
+    body = {"subject_id": subject["id"], "purpose": "dubbing", "audio_asset_id": audio,
+            "transcript": "Please bring me the blue map.", "controls": {"steps": 2}}
+    accepted = submit(api, body | {"portrait_asset_id": right})
+    assert accepted.status_code == 202, accepted.text
+    refused = submit(api, body | {"portrait_asset_id": other})
+    assert refused.status_code == 403 and refused.json()["error"]["details"]["reason"] \
+        == "face_mismatch"
+
+    celery = make_celery(api.settings)  # a worker's app: its gate is the application's own
+    try:
+        def at_run(portrait: str) -> GateRequest:
+            return GateRequest(api.org_id, uuid.UUID(subject["id"]), "dubbing",
+                               uuid.UUID(portrait), uuid.UUID(audio), False,
+                               datetime.now(UTC), GateStage.RUN)
+
+        def recheck(portrait: str) -> uuid.UUID:  # what the worker's task does before rendering
+            with Session(api.engine) as session:
+                return worker_check(session, celery.consent_gate, at_run(portrait))
+
+        job = accepted.json()
+        assert recheck(job["portrait_asset_id"]) == uuid.UUID(job["consent_id"])
+        with pytest.raises(ConsentRefused) as another:
+            recheck(other)
+        assert another.value.context["reason"] == "face_mismatch"
+        with Session(api.engine) as session:  # Obama's reference ciphertext on Biden's row
+            reference = session.get(Asset, uuid.UUID(subject["reference_asset_ids"][0]))
+            session.get(Asset, uuid.UUID(other)).face_encoding = reference.face_encoding
+            session.commit()
+        with pytest.raises(ConsentRefused) as moved:
+            recheck(other)
+        assert moved.value.context["reason"] == "face_mismatch"
+        with Session(api.engine) as session:
+            decision = celery.consent_gate(session, at_run(other))
+        assert decision.face.distance is None and "does not decrypt" in decision.message
+    finally:
+        celery.close()
+    moved_submit = submit(api, body | {"portrait_asset_id": other})
+    assert moved_submit.status_code == 403
+    assert moved_submit.json()["error"]["details"]["reason"] == "face_mismatch"
 
 
 def test_submitted_over_http_rendered_by_the_worker_and_downloaded(api: World, tmp_path) -> None:

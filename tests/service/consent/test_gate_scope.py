@@ -56,12 +56,13 @@ def _scene(session: Session, tmp_path: Path, portraits: dict[str, ValidatedUploa
     session.add(subject)
     session.flush()
     session.add(new_asset_row(store, owner, portraits["obama"], subject_id=subject.id, now=NOW,
-                              is_reference=True))
+                              is_reference=True, box=BOX))
     consent = Consent(subject_id=subject.id, organisation_id=org.id,
                       status=ConsentStatus.APPROVED, purposes=["dubbing"], max_jobs=max_jobs,
                       expires_at=NOW + timedelta(days=30), requested_at=NOW, reviewed_at=NOW)
     session.add(consent)
-    rows = {name: new_asset_row(store, owner, portraits[name], subject_id=None, now=NOW)
+    rows = {name: new_asset_row(store, owner, portraits[name], subject_id=None, now=NOW,
+                                box=BOX)
             for name in ("obama2", "biden")}
     session.add_all(rows.values())
     blob = store.put_bytes(speech_wav(1.0))

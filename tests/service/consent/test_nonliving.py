@@ -21,6 +21,7 @@ from service.db.models import (
     Subject,
 )
 from service.db.types import utcnow
+from service.domain.face_templates import TemplateBox
 from service.domain.gate import check_consent
 from service.domain.uploads import UploadLimits, validate_portrait
 from service.settings import Settings
@@ -63,7 +64,8 @@ def test_the_grant_opens_the_gate_for_its_purpose_only(api: World) -> None:
         def decide(purpose: str):
             return check_consent(session, organisation_id=api.org_id,
                                  subject_id=subject["id"], purpose=purpose,
-                                 portrait_encoding=encoding, now=utcnow())
+                                 portrait_encoding=encoding, now=utcnow(),
+                                 templates=TemplateBox.from_settings(api.settings))
         assert decide("education").allowed
         assert decide("advertising").reason == "purpose_not_covered"
 

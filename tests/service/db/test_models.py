@@ -25,8 +25,10 @@ from service.db.models import (
     OutboxEntry,
     Subject,
 )
+from service.domain.face_templates import TemplateBox
 
 T0 = datetime(2026, 11, 24, 9, 30, 15, 654321, tzinfo=UTC)
+BOX = TemplateBox(bytes(range(32)))  # portraits' encodings are stored sealed
 
 
 def _organisation(session: Session) -> Organisation:
@@ -43,11 +45,11 @@ def _job_world(session: Session) -> Job:
     session.flush()
     consent = Consent(subject_id=subject.id, organisation_id=organisation.id,
                       purposes=["dubbing", "training-video"], expires_at=T0 + timedelta(days=30))
-    encoding = np.linspace(-1, 1, 128, dtype=np.float32)
-    portrait = Asset(organisation_id=organisation.id, subject_id=subject.id,
+    encoding, portrait_id = np.linspace(-1, 1, 128, dtype=np.float32), new_id()
+    portrait = Asset(id=portrait_id, organisation_id=organisation.id, subject_id=subject.id,
                      kind=AssetKind.PORTRAIT, sha256="a" * 64, size_bytes=5_000_000_000,
                      media_type="image/jpeg", storage_key=f"p/{uuid.uuid4()}",
-                     face_encoding=encoding.astype("<f4").tobytes())
+                     face_encoding=BOX.seal_portrait(portrait_id, organisation.id, encoding))
     audio = Asset(organisation_id=organisation.id, kind=AssetKind.AUDIO, sha256="b" * 64,
                   size_bytes=10, media_type="audio/wav", storage_key=f"a/{uuid.uuid4()}")
     session.add_all([consent, portrait, audio])
@@ -108,7 +110,7 @@ def test_a_job_world_round_trips(db_session: Session) -> None:
     portrait = db_session.get(Asset, job.portrait_asset_id)
     assert portrait is not None and portrait.size_bytes == 5_000_000_000
     assert portrait.face_encoding is not None
-    restored = np.frombuffer(portrait.face_encoding, dtype="<f4")
+    restored = BOX.open_portrait(portrait.id, portrait.organisation_id, portrait.face_encoding)
     assert np.array_equal(restored, np.linspace(-1, 1, 128, dtype=np.float32))
     outbox = db_session.scalars(select(OutboxEntry).where(OutboxEntry.job_id == job.id)).one()
     assert outbox.sent_at is None and outbox.created_at.tzinfo is UTC

@@ -1,6 +1,6 @@
 """The application's consent gate (``real_gate``) on PostgreSQL and SQLite: real dlib encodings
-of real photos, the consent table's states, and the gate as the job code and the worker hold
-it."""
+of real photos, sealed as the upload path seals them, the consent table's states, and the gate
+as the job code and the worker hold it."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from service.db import AuditContext
 from service.db.models import Asset, AssetKind, Consent, ConsentStatus, Subject
 from service.domain import Owner, UploadLimits, ValidatedUpload, validate_portrait
 from service.domain.assets import new_asset_row
-from service.errors import ConsentRefused
+from service.domain.face_templates import TemplateBox
+from service.errors import ConsentRefused, KeysError
 from service.jobs import GateRequest, GateStage, make_celery, submit_job
 from service.jobs.consent import DatabaseConsentGate, real_gate
 from service.settings import Settings
@@ -43,28 +44,32 @@ class Scene:
     consent: Consent
     portraits: dict[str, uuid.UUID]  # job portraits by name (none of them a reference)
     audio_id: uuid.UUID
+    reference_id: uuid.UUID
+    box: TemplateBox  # the deployment's face template key (data_dir/face-template-key)
 
 
 def _scene(session: Session, tmp_path: Path, portraits: dict[str, ValidatedUpload]) -> Scene:
     store = LocalBlobStore(tmp_path / "blobs")
+    box = TemplateBox.from_settings(Settings(data_dir=tmp_path))
     org = create_organisation(session, CTX, name="Studio", declared_use_case="dubbing")
     owner = Owner(org.id, is_test=False)
     subject = Subject(organisation_id=org.id, display_name="Ada", created_at=NOW)
     session.add(subject)
     session.flush()
-    session.add(new_asset_row(store, owner, portraits["obama"], subject_id=subject.id, now=NOW,
-                              is_reference=True))
+    reference = new_asset_row(store, owner, portraits["obama"], subject_id=subject.id, now=NOW,
+                              is_reference=True, box=box)
+    session.add(reference)
     consent = Consent(subject_id=subject.id, organisation_id=org.id,
                       status=ConsentStatus.APPROVED, purposes=["dubbing"],
                       expires_at=NOW + timedelta(days=30), requested_at=NOW, reviewed_at=NOW)
     session.add(consent)
     ids = {}
     for name in ("obama2", "biden"):
-        row = new_asset_row(store, owner, portraits[name], subject_id=None, now=NOW)
+        row = new_asset_row(store, owner, portraits[name], subject_id=None, now=NOW, box=box)
         session.add(row)
         ids[name] = row
     # A portrait row with no encoding (not validated through the upload path).
-    bare = new_asset_row(store, owner, portraits["obama2"], subject_id=None, now=NOW)
+    bare = new_asset_row(store, owner, portraits["obama2"], subject_id=None, now=NOW, box=box)
     bare.face_encoding = None
     session.add(bare)
     ids["bare"] = bare
@@ -73,14 +78,18 @@ def _scene(session: Session, tmp_path: Path, portraits: dict[str, ValidatedUploa
                   size_bytes=blob.size_bytes, media_type="audio/wav", storage_key=blob.key)
     session.add(audio)
     session.flush()
-    return Scene(org.id, subject.id, consent, {k: v.id for k, v in ids.items()}, audio.id)
+    return Scene(org.id, subject.id, consent, {k: v.id for k, v in ids.items()}, audio.id,
+                 reference.id, box)
 
 
 def _ask(session: Session, scene: Scene, portrait: str = "obama2", *, org_id=None,
-         purpose: str = "dubbing", now: datetime = NOW, threshold: float = 0.5):
+         purpose: str = "dubbing", now: datetime = NOW, threshold: float = 0.5,
+         box: TemplateBox | None | str = "scene"):
     request = GateRequest(org_id or scene.org_id, scene.subject_id, purpose,
                           scene.portraits[portrait], scene.audio_id, False, now, GateStage.RUN)
-    return DatabaseConsentGate(threshold)(session, request)
+    templates = scene.box if box == "scene" else box
+    assert not isinstance(templates, str)
+    return DatabaseConsentGate(threshold, templates)(session, request)
 
 
 def test_the_gate_reads_the_portraits_encoding_and_the_consent(db_session, tmp_path,
@@ -120,6 +129,39 @@ def test_submit_job_with_the_real_gate_records_the_refusal(db_session, tmp_path,
     with pytest.raises(ConsentRefused) as refused:
         submit("biden")
     assert refused.value.context["reason"] == "face_mismatch"
+
+
+def test_a_ciphertext_moved_to_another_portrait_is_refused_not_matched(db_session, tmp_path,
+                                                                      portraits) -> None:
+    scene = _scene(db_session, tmp_path, portraits)
+    biden_row = db_session.get(Asset, scene.portraits["biden"])
+    reference = db_session.get(Asset, scene.reference_id)
+    assert _ask(db_session, scene, "biden").face.distance > 0.7  # another person, as stored
+    # Obama's sealed encoding copied onto Biden's job portrait would pass if it opened.
+    biden_row.face_encoding = reference.face_encoding
+    db_session.flush()
+    with pytest.raises(KeysError, match="does not decrypt"):
+        scene.box.open_portrait(biden_row.id, biden_row.organisation_id, biden_row.face_encoding)
+    moved = _ask(db_session, scene, "biden")
+    assert not moved.allowed and moved.reason == "face_mismatch"
+    assert "does not decrypt" in moved.message and moved.face.distance is None
+    # Plain float32 bytes (as written before sealing) are not an encoding either.
+    biden_row.face_encoding = portraits["obama2"].face_encoding.astype("<f4").tobytes()
+    db_session.flush()
+    plain = _ask(db_session, scene, "biden")
+    assert plain.reason == "face_mismatch" and "unknown format" in plain.message
+    assert _ask(db_session, scene, "obama2").allowed  # the untouched rows still open
+
+
+def test_a_wrong_key_is_an_operators_error_not_a_refusal(db_session, tmp_path,
+                                                        portraits) -> None:
+    scene = _scene(db_session, tmp_path, portraits)
+    # Another key opens neither the portrait nor the subject's reference: raised, so a
+    # misconfigured deployment does not quietly refuse every job as someone else's face.
+    with pytest.raises(KeysError, match="does not decrypt"):
+        _ask(db_session, scene, box=TemplateBox(b"k" * 32))
+    with pytest.raises(KeysError, match="no face template key"):
+        _ask(db_session, scene, box=None)
 
 
 def test_workers_default_to_the_real_gate(tmp_path) -> None:

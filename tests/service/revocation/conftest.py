@@ -32,6 +32,7 @@ from service.db.models import (
     Subject,
 )
 from service.domain.assets import Owner, new_asset_row
+from service.domain.face_templates import TemplateBox
 from service.domain.uploads import UploadLimits, ValidatedUpload, validate_portrait
 from service.settings import Settings
 from service.storage import BlobStore, LocalBlobStore
@@ -42,6 +43,8 @@ SETUP = AuditContext(actor="system:test-setup")
 OFFICER = AuditContext(actor="user:test-officer", request_id="req-officer")
 TRANSCRIPT = "Please bring me the blue map."
 TRANSCRIPT_SHA = "0" * 64  # stored as the job row says; these tests do not align audio
+# The face template key the scenes seal reference portraits with.
+FACE_BOX = TemplateBox(bytes(range(32)))
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +81,7 @@ def make_scene(session: Session, store: BlobStore, portrait: ValidatedUpload, *,
     session.flush()
     owner = Owner(org.id, is_test=False)
     reference = new_asset_row(store, owner, portrait, subject_id=subject.id, now=NOW,
-                              is_reference=True)
+                              is_reference=True, box=FACE_BOX)
     session.add(reference)
     audio = add_asset(session, store, org.id, subject.id, AssetKind.AUDIO,
                       b"RIFF-speech-" + tag.encode(), "audio/wav")

@@ -54,7 +54,7 @@ def test_templates_go_when_every_consent_has_ended(db_session: Session, store, o
     db_session.add(registering)
     db_session.flush()
     early = new_asset_row(store, Owner(living.organisation_id, False), obama,
-                          subject_id=registering.id, now=NOW, is_reference=True)
+                          subject_id=registering.id, now=NOW, is_reference=True, box=box)
     db_session.add(early)
     db_session.flush()
 

@@ -98,7 +98,7 @@ def test_the_registry_and_the_gate_answer_revoked(db_session: Session, store, ob
     # New jobs: the gate refuses the revoked consent, whatever the portrait.
     decision = check_consent(db_session, organisation_id=scene.organisation_id,
                              subject_id=scene.subject_id, purpose="dubbing",
-                             portrait_encoding=encoding_of(obama), now=NOW)
+                             portrait_encoding=encoding_of(obama), now=NOW, templates=BOX)
     assert not decision.allowed and decision.reason == Reason.CONSENT_REVOKED
 
 
