@@ -45,8 +45,10 @@ def main() -> None:
     parser.add_argument("--speed-only", action="store_true",
                         help="re-measure only the speed rows (e.g. on a quiet machine) and merge "
                              "them into the existing evaluation.json/md in --out")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch CPU threads (1 when other work shares the cores)")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     started = time.perf_counter()
     pipeline = TalkingHeadPipeline.from_pretrained(args.weights, device="cpu",
                                                    portrait_limits=EVAL_PORTRAIT_LIMITS)
@@ -94,6 +96,9 @@ def _merge_speed(out: Path, speed) -> None:
     """Replace the speed figures of an existing report, keeping everything else as measured."""
     path = out / "evaluation.json"
     results = json.loads(path.read_text())
+    for control in results["controls"]:  # JSON wrote NaN as null; the table expects NaN
+        for key in ("slope", "r"):
+            control[key] = math.nan if control[key] is None else control[key]
     results["speed"] = asdict(speed)
     path.write_text(json.dumps(_finite(results), indent=1))
     markdown = write_markdown(results)

@@ -3,7 +3,7 @@ import pytest
 
 from training.espeak import PhonemeEvent, synthesize
 from training.procedural.visemes import (
-    JAW, NEUTRAL_VOWEL, PAUSE, PRESS, ROUND, WIDTH, mouth_from_energy, mouth_from_phonemes,
+    JAW, LEAD_S, NEUTRAL_VOWEL, PAUSE, PRESS, ROUND, WIDTH, mouth_from_energy, mouth_from_phonemes,
     visemes_of,
 )
 
@@ -45,6 +45,9 @@ def test_bilabials_close_the_mouth_even_when_short(duration: float):
         window = mouth[_frames_of(p).start - 1 : _frames_of(p).stop + 1]
         shut = window[np.argmax(window[:, PRESS])]
         assert shut[PRESS] >= 0.99 and shut[JAW] <= 0.05
+        middle = (p.start + p.end) / 2
+        for seen in (middle - LEAD_S, middle):  # the closure as seen ahead and as heard
+            assert mouth[int(seen * FPS), PRESS] >= 0.99 and mouth[int(seen * FPS), JAW] <= 0.05
     # the vowels between them still open the jaw
     assert mouth[_frames_of(phonemes[4]), JAW].max() > 0.5
 
