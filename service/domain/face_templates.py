@@ -21,49 +21,37 @@ cannot supply both sides of the comparison.
 
 from __future__ import annotations
 
-import os
-import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
 import numpy as np
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from model.face.identity import DESCRIPTOR_DIM
 from service.db.models import Consent, ConsentStatus, FaceTemplate
-from service.errors import KeysError, PepperInvalid
-from service.secret_files import create_secret_file_once
+from service.errors import KeysError
+from service.secret_files import AeadEnvelope, EnvelopeUnreadable, load_aead_key
 from service.settings import Settings
 
-KEY_BYTES = 32
-NONCE_BYTES = 12
-FORMAT_VERSION = b"\x01"
 _DTYPE = np.dtype("<f4")
 PORTRAIT_LABEL = b"portrait"
+WHAT = "face template key"
 
 
 class TemplateBox:
     """Seals and opens face templates with one AES-256-GCM key."""
 
     def __init__(self, key: bytes) -> None:
-        if len(key) != KEY_BYTES:
-            raise PepperInvalid(f"the face template key has {len(key)} bytes; it needs "
-                                f"{KEY_BYTES}", source="face_template_key")
-        self._aead = AESGCM(key)
+        self._envelope = AeadEnvelope(key, WHAT, source="face_template_key")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TemplateBox:
-        if settings.face_template_key is not None:
-            return cls(_parse(settings.face_template_key.get_secret_value(),
-                              "LIKENESS_FACE_TEMPLATE_KEY"))
-        path = settings.face_template_key_file
-        if not path.exists():
-            create_secret_file_once(path, secrets.token_hex(KEY_BYTES) + "\n")
-        return cls(_parse(path.read_text(), str(path)))
+        value = settings.face_template_key
+        return cls(load_aead_key(None if value is None else value.get_secret_value(),
+                                 "LIKENESS_FACE_TEMPLATE_KEY",
+                                 settings.face_template_key_file, WHAT))
 
     def seal(self, template_id: uuid.UUID, subject_id: uuid.UUID,
              encoding: np.ndarray) -> bytes:
@@ -91,16 +79,14 @@ class TemplateBox:
         values = np.asarray(encoding, dtype=_DTYPE)
         if values.shape != (DESCRIPTOR_DIM,) or not np.all(np.isfinite(values)):
             raise ValueError(f"a face template is ({DESCRIPTOR_DIM},) finite floats")
-        nonce = os.urandom(NONCE_BYTES)
-        return FORMAT_VERSION + nonce + self._aead.encrypt(nonce, values.tobytes(), aad)
+        return self._envelope.seal(values.tobytes(), aad)
 
     def _open(self, aad: bytes, sealed: bytes, what: str, **where: str) -> np.ndarray:
-        if sealed[:1] != FORMAT_VERSION or len(sealed) < 1 + NONCE_BYTES + 16:
-            raise KeysError(f"{what} is stored in an unknown format", **where)
-        nonce, body = sealed[1:1 + NONCE_BYTES], sealed[1 + NONCE_BYTES:]
         try:
-            plain = self._aead.decrypt(nonce, body, aad)
-        except InvalidTag:
+            plain = self._envelope.open(sealed, aad)
+        except EnvelopeUnreadable as failed:
+            if failed.malformed:
+                raise KeysError(f"{what} is stored in an unknown format", **where) from None
             raise KeysError(f"{what} does not decrypt: the face template key changed, or the "
                             "ciphertext was altered or copied from another row",
                             **where) from None
@@ -150,10 +136,3 @@ def _portrait_aad(asset_id: uuid.UUID, organisation_id: uuid.UUID) -> bytes:
     # The label keeps the two kinds apart (and a different length than a template's).
     return PORTRAIT_LABEL + asset_id.bytes + organisation_id.bytes
 
-
-def _parse(text: str, source: str) -> bytes:
-    try:
-        return bytes.fromhex(text.strip())
-    except ValueError:
-        raise PepperInvalid(f"the face template key in {source} is not hex",
-                            source=source) from None
