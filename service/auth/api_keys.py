@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from policy.audit import Outcome
 from service.auth.scopes import Scope, parse_scopes
@@ -149,7 +149,9 @@ def authenticate_api_key(session: Session, token: str, *, pepper: bytes,
     if match is None:
         raise ApiKeyUnrecognised("not a likeness API key (lk_live_... or lk_test_...)")
     key_id = match.group(2)
-    row = session.scalar(select(ApiKey).where(ApiKey.key_id == key_id))
+    # The organisation comes in the same round trip: every request checks its status.
+    row = session.scalar(select(ApiKey).options(joinedload(ApiKey.organisation))
+                         .where(ApiKey.key_id == key_id))
     presented = hash_token(pepper, token)
     if row is None:
         hmac.compare_digest(presented, hash_token(pepper, _DUMMY_TOKEN))

@@ -3,8 +3,8 @@ once HTTP is peeled off.
 
     ownership (subject and inputs are the caller's, in its environment; else NotFound)
       -> inline files stored as assets (a retry reuses the parts it stored the first time)
-      -> the monthly quota (skipped for a retry: it creates nothing)
-      -> ``submit_job``: idempotency, the consent gate, job + outbox + audit
+      -> ``submit_job``: idempotency, the consent gate, then the monthly quota (skipped for a
+         retry: it creates nothing), job + outbox + audit
 
 The inputs are either asset ids uploaded beforehand or files sent inline, already validated
 (``service.domain.uploads``: the real format, the size and pixel limits, one face and its
@@ -73,16 +73,18 @@ def accept_job(session: Session, context: AuditContext, store: BlobStore, *, own
                       earlier and earlier.portrait_asset_id, policy)
     audio = _input(session, context, store, owner, request.audio,
                    earlier and earlier.audio_asset_id, policy)
-    if earlier is None:
+    def reserve() -> None:
         reserve_quota(session, organisation_id=owner.organisation_id, is_test=owner.is_test,
                       limit=policy.quota_per_month, now=now)
+
     return submit_job(session, context, organisation_id=owner.organisation_id,
                       subject_id=subject.id, purpose=request.purpose,
                       portrait_asset_id=portrait.id, audio_asset_id=audio.id,
                       controls=request.controls, idempotency_key=request.idempotency_key,
                       gate=policy.gate, transcript=request.transcript,
                       language=request.language, api_key_id=api_key_id,
-                      is_test=owner.is_test, now=now, key_unused=earlier is None)
+                      is_test=owner.is_test, now=now, key_unused=earlier is None,
+                      reserve_quota=reserve if earlier is None else None)
 
 
 def _load_assets(session: Session, request: JobRequest) -> list[Asset]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -65,12 +65,16 @@ def submit_job(session: Session, context: AuditContext, *, organisation_id: uuid
                idempotency_key: str | None, gate: ConsentGate, transcript: str,
                language: str = "en", api_key_id: uuid.UUID | None = None,
                is_test: bool = False, now: datetime | None = None,
-               key_unused: bool = False) -> JobSubmission:
+               key_unused: bool = False,
+               reserve_quota: Callable[[], object] | None = None) -> JobSubmission:
     """Queue a job in the caller's transaction (see the module docstring for the guarantees).
 
     ``key_unused``: the caller already looked ``idempotency_key`` up in this transaction and
     found no job, so it is not read again (a concurrent first use still ends as a replay,
-    through the unique constraint)."""
+    through the unique constraint). ``reserve_quota`` runs once the gate has let the job
+    through, just before its row is written: the quota's per-organisation lock is then held
+    for the insert and the commit only, not through the gate's queries (it raises to refuse;
+    a replay never calls it)."""
     now = now or utcnow()
     purpose = _check_purpose(purpose)
     key = _check_key(idempotency_key)
@@ -99,6 +103,8 @@ def submit_job(session: Session, context: AuditContext, *, organisation_id: uuid
                         "transcript_sha256": declared.sha256})
         raise
 
+    if reserve_quota is not None:
+        reserve_quota()
     check = initial_check(declared)
     job = Job(organisation_id=organisation_id, api_key_id=api_key_id, subject_id=subject_id,
               consent_id=consent_id, purpose=purpose, portrait_asset_id=portrait.id,

@@ -82,10 +82,13 @@ class Job(Base):
         UniqueConstraint("organisation_id", "idempotency_key"),
         CheckConstraint("progress >= 0 AND progress <= 1", name="progress_range"),
         Index("ix_jobs_state_lease_expires_at", "state", "lease_expires_at"),
+        # The monthly quota counts one organisation's jobs in one environment since the month
+        # began: this bounds that count to the month (and serves "its jobs" lookups too).
+        Index("ix_jobs_organisation_quota", "organisation_id", "is_test", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), index=True)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
     api_key_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_keys.id"))
     subject_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subjects.id"), index=True)
     consent_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("consents.id"), index=True)
