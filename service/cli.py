@@ -13,7 +13,9 @@ from service.cli_audit import audit
 from service.cli_audit_query import COMMANDS as AUDIT_QUERY_COMMANDS
 from service.cli_common import build_controls, controls_options, reports_errors
 from service.cli_consent import consent
+from service.cli_keys import COMMANDS as KEY_COMMANDS
 from service.cli_ops import COMMANDS as OPERATOR_COMMANDS
+from service.cli_ops import keys
 from service.cli_release import generate, pki, quickstart, verify
 from service.cli_subjects import subject
 from service.settings import Settings
@@ -66,6 +68,8 @@ main.add_command(subject)
 for command in AUDIT_QUERY_COMMANDS:
     audit.add_command(command)
 main.add_command(audit)
+for command in KEY_COMMANDS:
+    keys.add_command(command)
 for command in OPERATOR_COMMANDS:
     main.add_command(command)
 

@@ -223,7 +223,8 @@ def org_list(settings: Settings) -> None:
 
 @click.group()
 def keys() -> None:
-    """API keys (lk_live_… / lk_test_…): shown once, stored only as a keyed hash."""
+    """API keys (lk_live_… / lk_test_…): shown once, stored only as a keyed hash; and
+    rotation of the keys that seal stored face encodings and webhook secrets."""
 
 
 @keys.command("create")

@@ -7,7 +7,15 @@ the CLI prints ``error [code]: message`` and the HTTP layer maps codes to status
     ├── KeysError
     │   ├── PkiExists              a development PKI is already in the data directory
     │   ├── KeysMissing            no signing identity or watermark key configured
-    │   └── PepperInvalid          the API-key pepper is malformed or too short
+    │   ├── PepperInvalid          the API-key pepper (or an AES key) is malformed or too short
+    │   ├── SealingKeyMismatch     the configured keys open none of the sealed values at hand
+    │   │                          (or a value names a key that is not configured): the
+    │   │                          deployment's key is wrong or missing, an operator's error (503)
+    │   └── SealedValueUnreadable  one stored value does not open while the keys open its
+    │       │                      neighbours, or the key that sealed it is configured: altered,
+    │       │                      copied from another row, or not our stored form (409)
+    │       └── SubjectReferenceUnreadable  such a value is a reference portrait's encoding
+    │                              (``asset_ids``): the partner must upload and register it again
     ├── VideoUnreadable            not a readable video (missing, empty, corrupt, no video stream)
     ├── OutputInvalid              the output path cannot receive a video
     ├── DatabaseNotReady           the database schema is missing or not migrated
@@ -49,7 +57,9 @@ Generation jobs and their workers (``service.jobs``) add::
     ServiceError
     ├── StateConflict
     │   ├── IdempotencyKeyReused   the key was first used with a different request (Stripe)
-    │   └── JobNotFinished         the job's video was asked for before the job succeeded
+    │   ├── JobNotFinished         the job's video was asked for before the job succeeded
+    │   └── ArtifactPurged         the job's video was deleted (retention or erasure; 410);
+    │                              its provenance-registry record remains
     ├── RateLimited
     │   └── QuotaExceeded          the organisation's monthly job quota is used up (429)
     ├── ConsentRefused             the consent gate refused the job (``reason``: the gate's code)
@@ -109,9 +119,20 @@ Transcripts, the subject's page, revocation and erasure (``service.domain``) add
     │   └── TranscriptMissing      a job from before transcripts were required has none
     └── NotFound
         └── SubjectLinkUnknown     no subject page behind this link (or it was disabled)
+
+Officers' reviews of job portraits in the capture band (``service.domain.portrait_reviews``)
+add::
+
+    ServiceError
+    └── StateConflict
+        ├── PortraitReviewDecided  the review was already accepted, rejected or voided
+        └── PortraitReviewLapsed   nothing left to accept: the consent it was filed under no
+                                   longer stands, or the portrait's encoding is gone or changed
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from model.errors import CodedError
 
@@ -132,6 +153,26 @@ class PkiExists(KeysError):
 
 class KeysMissing(KeysError):
     code = "keys_missing"
+
+
+class SealingKeyMismatch(KeysError):
+    code = "sealing_key_mismatch"
+
+
+class SealedValueUnreadable(KeysError):
+    """``undetermined``: the value names no key (a version-1 envelope) and no configured key
+    opens it, so a wrong key explains it as well as an altered row; callers that hold the
+    value's neighbours decide which (``SealingKeyMismatch`` when the keys open none)."""
+
+    code = "sealed_value_unreadable"
+
+    def __init__(self, message: str, *, undetermined: bool = False, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.undetermined = undetermined
+
+
+class SubjectReferenceUnreadable(SealedValueUnreadable):
+    code = "subject_reference_unreadable"
 
 
 class VideoUnreadable(ServiceError):
@@ -293,6 +334,10 @@ class QuotaExceeded(RateLimited):
     code = "quota_exceeded"
 
 
+class ArtifactPurged(StateConflict):
+    code = "artifact_purged"
+
+
 # -- webhooks, verification and misuse reports (service.webhooks, service.domain) ---------
 
 
@@ -386,3 +431,14 @@ class TranscriptMissing(TranscriptError):
 
 class SubjectLinkUnknown(NotFound):
     code = "not_found"  # the same answer as any unknown page: a link's existence is not told
+
+
+# -- officers' reviews of job portraits (service.domain.portrait_reviews) -------------------
+
+
+class PortraitReviewDecided(StateConflict):
+    code = "portrait_review_decided"
+
+
+class PortraitReviewLapsed(StateConflict):
+    code = "portrait_review_lapsed"

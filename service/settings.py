@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     # running job needs them (reference portraits and consent evidence stay with their
     # consent). Unset: kept. Purged by the workers' maintenance loop.
     media_retention_days: float | None = Field(default=None, gt=0)
+    # Released videos' bytes are deleted this many days after release. The artifact row stays
+    # (the provenance registry still answers ``POST /v1/verify`` for copies held elsewhere,
+    # saying the service no longer holds the file); a video under an open misuse report is
+    # kept as evidence until the report is resolved. Downloading a deleted video is 410
+    # ``artifact_purged``. Unset: kept. Purged by the workers' maintenance loop.
+    artifact_retention_days: float | None = Field(default=None, gt=0)
 
     # -- jobs, outbox and GPU workers (service.jobs) -------------------------------------------
     # Celery broker: "redis://host:6379/0" in deployment; empty means the embedded default,
@@ -156,6 +162,10 @@ class Settings(BaseSettings):
     # ``data_dir/webhook-secret-key`` (created 0600 on first use). The service must be able to
     # recover each secret to sign with it (HMAC), so unlike API keys it cannot store a hash.
     webhook_secret_key: SecretStr | None = None
+    # Keys retired by a rotation (comma-separated, 64 hex digits each): they open secrets
+    # sealed under them, never seal; ``likeness keys rotate-webhook-secrets`` re-seals those
+    # under the current key, after which they can be dropped (README, "Rotating keys").
+    webhook_secret_previous_keys: SecretStr | None = None
     # Destinations (CIDR networks such as "10.20.0.0/16" or "127.0.0.1/32") that an operator
     # allows despite the server-side request forgery guard, on any port. Empty in production.
     webhook_allowed_networks: tuple[str, ...] = ()
@@ -217,6 +227,9 @@ class Settings(BaseSettings):
     # AES-256-GCM key (64 hex digits) sealing captured face templates at rest; unset:
     # ``data_dir/face-template-key`` (created 0600 on first use).
     face_template_key: SecretStr | None = None
+    # Keys retired by a rotation (comma-separated hex): they open, never seal; ``likeness keys
+    # rotate-face-templates`` re-seals what they sealed under the current key.
+    face_template_previous_keys: SecretStr | None = None
 
     @property
     def face_template_key_file(self) -> Path:

@@ -37,6 +37,7 @@ from policy.errors import (
     FaceMismatch,
 )
 from service.errors import (
+    ArtifactPurged,
     AuditLogError,
     AuthError,
     ChallengeExpired,
@@ -48,11 +49,15 @@ from service.errors import (
     NotFound,
     OrganisationNotVetted,
     OrganisationSuspended,
+    PortraitReviewDecided,
+    PortraitReviewLapsed,
     QuotaExceeded,
     RateLimited,
     RequestInvalid,
     RoleMissing,
     ScopeMissing,
+    SealedValueUnreadable,
+    SealingKeyMismatch,
     StateConflict,
     TranscriptError,
     UploadEmpty,
@@ -76,8 +81,9 @@ STATUS: dict[type[Exception], int] = {
     PortraitError: 422, AudioError: 422, ControlError: 422,
     ConsentError: 403, FaceMismatch: 422,
     # Jobs: the gate's refusal (``details.reason``), a video asked for too early, the monthly
-    # quota (Retry-After: the month's end). IdempotencyKeyReused is a StateConflict: 409.
-    ConsentRefused: 403, JobNotFinished: 409, QuotaExceeded: 429,
+    # quota (Retry-After: the month's end), a video retention deleted (gone for good; the
+    # registry record stays). IdempotencyKeyReused is a StateConflict: 409.
+    ConsentRefused: 403, JobNotFinished: 409, QuotaExceeded: 429, ArtifactPurged: 410,
     # Verification and misuse reports: an upload that is not a decodable video; the operator
     # has not configured the watermark key (or trust anchors) this deployment verifies with.
     VideoUnreadable: 422, KeysMissing: 503,
@@ -85,10 +91,17 @@ STATUS: dict[type[Exception], int] = {
     ChallengeExpired: 410, EvidenceError: 422,
     # Transcripts: the audio does not say what the job declares, or an officer must read it.
     TranscriptError: 422,
+    # Portrait reviews: decided once; one whose consent no longer stands, or whose portrait
+    # encoding is gone or changed, cannot be accepted any more.
+    PortraitReviewDecided: 409, PortraitReviewLapsed: 409,
     # The audit log: a proof asked for outside the tree; a stored log that no longer proves
     # itself (tampered or rolled back: ``likeness audit verify`` names the entry).
     AuditTreeRangeInvalid: 422, AuditProofInvalid: 409, AuditCheckpointInvalid: 409,
     AuditLogError: 409,
+    # Sealed values (face encodings, webhook secrets): rows that do not open while the keys
+    # open their neighbours (the answer names them; logged for operators), or keys that open
+    # none of them - the deployment's key is wrong or missing (generic message, logged).
+    SealedValueUnreadable: 409, SealingKeyMismatch: 503,
 }
 
 def status_for(error: Exception) -> int:

@@ -8,12 +8,16 @@ content-addressed file, harmless and collectable.
 
 A portrait's identity encoding is biometric data: it is stored sealed (``TemplateBox.
 seal_portrait``, AES-256-GCM under the deployment's face template key, bound to the asset's id
-and organisation), never as plain float32 bytes, and ``portrait_encoding`` opens it again.
+and organisation), never as plain float32 bytes, and ``portrait_encoding`` opens it again. A
+reference portrait whose encoding does not open while the key opens the subject's others (or
+was altered under a configured key) is ``SubjectReferenceUnreadable``, naming the asset the
+partner must upload and register again; when the keys open none, ``SealingKeyMismatch``.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,9 +30,9 @@ from policy.errors import FaceMismatch
 from service.db.audit import AuditContext, record
 from service.db.models import Asset, AssetKind, Subject
 from service.db.types import new_id, utcnow
-from service.domain.face_templates import TemplateBox
+from service.domain.face_templates import TemplateBox, Unopenable, unopened_error
 from service.domain.uploads import ValidatedUpload
-from service.errors import KeysError, NotFound
+from service.errors import KeysError, NotFound, SealedValueUnreadable, SealingKeyMismatch
 from service.storage import BlobStore
 
 
@@ -43,8 +47,8 @@ class Owner:
 def portrait_encoding(box: TemplateBox | None, asset: Asset) -> np.ndarray:
     """The (128,) float32 encoding sealed in ``asset.face_encoding`` (which must be set).
 
-    ``KeysError`` when it cannot be opened: no key given, another key, or a ciphertext that
-    was copied from another asset row."""
+    ``KeysError`` when no key is given; ``SealedValueUnreadable`` or ``SealingKeyMismatch``
+    when it does not open (``TemplateBox.open_portrait``)."""
     assert asset.face_encoding is not None
     if box is None:
         raise KeysError(f"asset {asset.id} has a sealed face encoding but no face template key "
@@ -71,13 +75,31 @@ def owned_subject(session: Session, owner: Owner, subject_id: uuid.UUID) -> Subj
 
 def reference_encodings(session: Session, box: TemplateBox | None,
                         subject_id: uuid.UUID) -> list[np.ndarray]:
-    """The subject's reference portraits' encodings. One that does not open is ``KeysError``,
-    never skipped: matching against fewer references than registered would be a silent
-    change of what the partner's subject is."""
+    """The subject's reference portraits' encodings. One that does not open is never
+    skipped: matching against fewer references than registered would be a silent change of
+    what the partner's subject is (``portrait_encodings`` says which error)."""
     rows = session.scalars(select(Asset).where(
         Asset.subject_id == subject_id, Asset.is_reference.is_(True),
-        Asset.kind == AssetKind.PORTRAIT, Asset.face_encoding.is_not(None)))
-    return [portrait_encoding(box, asset) for asset in rows]
+        Asset.kind == AssetKind.PORTRAIT, Asset.face_encoding.is_not(None)).order_by(Asset.id))
+    return list(portrait_encodings(box, rows, subject_id=subject_id).values())
+
+
+def portrait_encodings(box: TemplateBox | None, assets: Iterable[Asset], *,
+                       subject_id: uuid.UUID | None = None) -> dict[uuid.UUID, np.ndarray]:
+    """Each reference portrait's encoding by asset id. Those that do not open are
+    ``SubjectReferenceUnreadable`` (naming them) unless the keys open none of ``assets``:
+    then ``SealingKeyMismatch`` (``face_templates.unopened_error``)."""
+    opened: dict[uuid.UUID, np.ndarray] = {}
+    failed: dict[uuid.UUID, Unopenable] = {}
+    for asset in assets:
+        try:
+            opened[asset.id] = portrait_encoding(box, asset)
+        except (SealingKeyMismatch, SealedValueUnreadable) as error:
+            failed[asset.id] = error
+    if failed:
+        raise unopened_error(failed, opened=len(opened), subject_id=subject_id,
+                             references=True)
+    return opened
 
 
 def store_asset(session: Session, context: AuditContext, store: BlobStore, *, owner: Owner,

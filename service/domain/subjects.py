@@ -29,7 +29,7 @@ from service.db.audit import AuditContext, record
 from service.db.models import Asset, AssetKind, Consent, ConsentStatus, Subject
 from service.db.types import utcnow
 from service.domain.assets import (
-    Owner, get_asset, new_asset_row, owned_subject, portrait_encoding,
+    Owner, get_asset, new_asset_row, owned_subject, portrait_encodings,
 )
 from service.domain.face_templates import TemplateBox
 from service.domain.uploads import ValidatedUpload
@@ -164,7 +164,7 @@ def _claim_references(session: Session, box: TemplateBox | None, owner: Owner,
             raise StateConflict(f"asset {asset.id} already belongs to subject "
                                 f"{asset.subject_id}", field="reference_asset_ids",
                                 asset_id=str(asset.id))
-    encodings = {asset.id: portrait_encoding(box, asset) for asset in assets}
+    encodings = portrait_encodings(box, assets)
     for a, b in itertools.combinations(assets, 2):
         distance = identity_distance(encodings[a.id], encodings[b.id])
         if distance > threshold:

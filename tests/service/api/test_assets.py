@@ -57,7 +57,7 @@ def test_portrait_upload_stores_blob_and_face_encoding(api: World) -> None:
     with Session(api.engine) as session:
         row = session.get(Asset, uuid.UUID(body["id"]))
         stored = bytes(row.face_encoding)
-        assert len(stored) == 541 and plain[:16] not in stored
+        assert len(stored) == 545 and plain[:16] not in stored
         opened = TemplateBox.from_settings(api.settings).open_portrait(
             row.id, row.organisation_id, stored)
     assert np.array_equal(opened.astype("<f4").tobytes(), plain)

@@ -63,7 +63,7 @@ def test_the_stored_encoding_is_sealed_not_the_float32_bytes(db_session, tmp_pat
                         box=BOX, face_threshold=0.5)
     stored = _raw(db_session, asset.id)
     plain = np.asarray(upload.face_encoding, dtype="<f4").tobytes()
-    assert len(plain) == 512 and len(stored) == 541 and stored != plain
+    assert len(plain) == 512 and len(stored) == 545 and stored != plain
     # No two consecutive values of the encoding appear anywhere in what is stored.
     runs = {plain[i:i + RUN] for i in range(0, len(plain) - RUN + 1, 4)}
     assert not any(stored[i:i + RUN] in runs for i in range(len(stored) - RUN + 1))

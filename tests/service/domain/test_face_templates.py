@@ -8,9 +8,16 @@ import uuid
 import numpy as np
 import pytest
 
-from service.domain.face_templates import TemplateBox
-from service.errors import KeysError, PepperInvalid
+from service.domain.face_templates import TemplateBox, unopened_error
+from service.errors import (
+    KeysError,
+    PepperInvalid,
+    SealedValueUnreadable,
+    SealingKeyMismatch,
+    SubjectReferenceUnreadable,
+)
 from service.settings import Settings
+from tests.service.sealed_support import portrait_version_1, template_version_1
 
 BOX = TemplateBox(bytes(range(32)))
 
@@ -22,15 +29,16 @@ def _encoding(seed: int = 0) -> np.ndarray:
 def test_a_portrait_encoding_opens_only_on_its_own_asset_and_organisation() -> None:
     asset, org, encoding = uuid.uuid4(), uuid.uuid4(), _encoding()
     sealed = BOX.seal_portrait(asset, org, encoding)
-    assert len(sealed) == 1 + 12 + 512 + 16
+    assert len(sealed) == 1 + 4 + 12 + 512 + 16  # version, key id, nonce, 128 float32, tag
     assert BOX.open_portrait(asset, org, sealed).tobytes() == encoding.tobytes()
     # Fresh nonce per seal: the same encoding never seals to the same bytes twice.
     assert BOX.seal_portrait(asset, org, encoding) != sealed
     for other_asset, other_org in ((uuid.uuid4(), org), (asset, uuid.uuid4())):
-        with pytest.raises(KeysError, match="does not decrypt") as failed:
+        with pytest.raises(SealedValueUnreadable, match="does not decrypt") as failed:
             BOX.open_portrait(other_asset, other_org, sealed)
         assert failed.value.context == {"asset_id": str(other_asset)}
-    with pytest.raises(KeysError, match="does not decrypt"):
+        assert not failed.value.undetermined  # the key that sealed it is configured
+    with pytest.raises(SealingKeyMismatch, match="not configured"):
         TemplateBox(bytes(32)).open_portrait(asset, org, sealed)
 
 
@@ -68,3 +76,50 @@ def test_the_key_comes_from_the_deployment(tmp_path) -> None:
         asset, org, BOX.seal_portrait(asset, org, encoding)).tobytes() == encoding.tobytes()
     with pytest.raises(PepperInvalid):
         TemplateBox(b"short")
+
+
+def test_previous_keys_open_what_they_sealed_and_never_seal(tmp_path, monkeypatch) -> None:
+    old, new = bytes(range(32)), bytes(range(1, 33))
+    asset, org, template, subject, encoding = (*(uuid.uuid4() for _ in range(4)), _encoding(4))
+    before = [TemplateBox(old).seal_portrait(asset, org, encoding),
+              portrait_version_1(old, asset, org, encoding)]  # as stored before rotation
+    monkeypatch.setenv("LIKENESS_FACE_TEMPLATE_KEY", new.hex())
+    monkeypatch.setenv("LIKENESS_FACE_TEMPLATE_PREVIOUS_KEYS", f"{bytes(32).hex()},{old.hex()}")
+    rotated = TemplateBox.from_settings(Settings(data_dir=tmp_path))
+    for sealed in before:
+        assert rotated.open_portrait(asset, org, sealed).tobytes() == encoding.tobytes()
+        assert not rotated.is_current(sealed)
+    legacy_template = template_version_1(old, template, subject, encoding)
+    assert rotated.open(template, subject, legacy_template).tobytes() == encoding.tobytes()
+    resealed = rotated.seal_portrait(asset, org, encoding)
+    assert rotated.is_current(resealed) and rotated.key_id == TemplateBox(new).key_id
+    with pytest.raises(SealingKeyMismatch):
+        TemplateBox(old).open_portrait(asset, org, resealed)
+    # Without the previous keys, the version-1 value could be a wrong key or an altered row.
+    with pytest.raises(SealedValueUnreadable) as failed:
+        TemplateBox(new).open_portrait(asset, org, before[1])
+    assert failed.value.undetermined
+
+
+def test_values_that_do_not_open_are_the_rows_fault_unless_the_keys_open_none() -> None:
+    subject, bad, good = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    altered = SealedValueUnreadable("altered", asset_id=str(bad))
+    undetermined = SealedValueUnreadable("v1", undetermined=True, asset_id=str(bad))
+    unknown = SealingKeyMismatch("unknown key", asset_id=str(bad))
+    # The keys open another reference of the subject: the row is bad, whatever the cause.
+    for cause in (altered, undetermined, unknown):
+        error = unopened_error({bad: cause}, opened=1, subject_id=subject, references=True)
+        assert type(error) is SubjectReferenceUnreadable
+        assert error.context == {"asset_ids": [str(bad)], "subject_id": str(subject)}
+        assert str(bad) in error.message and "register it" in error.message
+    # They open none, and the failure could be the key's: the deployment is misconfigured.
+    for cause in (undetermined, unknown):
+        error = unopened_error({bad: cause, good: altered}, opened=0, subject_id=subject,
+                               references=True)
+        assert type(error) is SealingKeyMismatch and error.context == {"subject_id": str(subject)}
+    # They open none, but the key that sealed it is configured: still the row's fault.
+    assert type(unopened_error({bad: altered}, opened=0, subject_id=subject,
+                               references=True)) is SubjectReferenceUnreadable
+    template = unopened_error({bad: altered}, opened=2, subject_id=subject)
+    assert type(template) is SealedValueUnreadable
+    assert template.context["template_ids"] == [str(bad)]

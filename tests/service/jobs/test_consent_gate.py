@@ -18,13 +18,19 @@ from service.db.models import Asset, AssetKind, Consent, ConsentStatus, Subject
 from service.domain import Owner, UploadLimits, ValidatedUpload, validate_portrait
 from service.domain.assets import new_asset_row
 from service.domain.face_templates import TemplateBox
-from service.errors import ConsentRefused, KeysError
+from service.errors import (
+    ConsentRefused,
+    KeysError,
+    SealingKeyMismatch,
+    SubjectReferenceUnreadable,
+)
 from service.jobs import GateRequest, GateStage, make_celery, submit_job
 from service.jobs.consent import DatabaseConsentGate, real_gate
 from service.settings import Settings
 from service.storage import LocalBlobStore
 from tests.service.api.conftest import biden, face
 from tests.service.jobs.conftest import speech_wav
+from tests.service.sealed_support import portrait_version_1
 
 CTX = AuditContext(actor="system:test", request_id="req-consent-gate")
 NOW = datetime.now(UTC)
@@ -158,10 +164,48 @@ def test_a_wrong_key_is_an_operators_error_not_a_refusal(db_session, tmp_path,
     scene = _scene(db_session, tmp_path, portraits)
     # Another key opens neither the portrait nor the subject's reference: raised, so a
     # misconfigured deployment does not quietly refuse every job as someone else's face.
-    with pytest.raises(KeysError, match="does not decrypt"):
+    with pytest.raises(SealingKeyMismatch, match="does not decrypt"):
         _ask(db_session, scene, box=TemplateBox(b"k" * 32))
     with pytest.raises(KeysError, match="no face template key"):
         _ask(db_session, scene, box=None)
+    # The same for values stored before rotation, which name no key: none opens, none refused.
+    for asset_id in (scene.portraits["obama2"], scene.reference_id):
+        row = db_session.get(Asset, asset_id)
+        row.face_encoding = portrait_version_1(b"v" * 32, row.id, row.organisation_id,
+                                               scene.box.open_portrait(row.id,
+                                                                       row.organisation_id,
+                                                                       row.face_encoding))
+    db_session.flush()
+    with pytest.raises(SealingKeyMismatch, match="open none"):
+        _ask(db_session, scene, box=TemplateBox(b"k" * 32))
+    # With the key that sealed them among the previous keys, they open and the job is allowed.
+    assert _ask(db_session, scene, box=TemplateBox(b"k" * 32, [b"v" * 32])).allowed
+
+
+def test_a_reference_that_does_not_open_is_named_never_skipped(db_session, tmp_path,
+                                                               portraits) -> None:
+    scene = _scene(db_session, tmp_path, portraits)
+    owner = Owner(scene.org_id, is_test=False)
+    second = new_asset_row(LocalBlobStore(tmp_path / "blobs"), owner, portraits["obama2"],
+                           subject_id=scene.subject_id, now=NOW, is_reference=True,
+                           box=scene.box)
+    db_session.add(second)
+    db_session.flush()
+    assert _ask(db_session, scene).allowed
+    # The first reference's ciphertext copied onto the second: the key opens the first, so
+    # the second row is bad, and the job is neither matched against fewer references nor a 500.
+    second.face_encoding = db_session.get(Asset, scene.reference_id).face_encoding
+    db_session.flush()
+    with pytest.raises(SubjectReferenceUnreadable) as unreadable:
+        _ask(db_session, scene)
+    assert unreadable.value.context == {"asset_ids": [str(second.id)],
+                                        "subject_id": str(scene.subject_id)}
+    # A version-1 reference that the key does not open, beside one it opens: the same.
+    second.face_encoding = portrait_version_1(b"v" * 32, second.id, scene.org_id,
+                                              portraits["obama2"].face_encoding)
+    db_session.flush()
+    with pytest.raises(SubjectReferenceUnreadable):
+        _ask(db_session, scene)
 
 
 def test_workers_default_to_the_real_gate(tmp_path) -> None:

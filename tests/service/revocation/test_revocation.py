@@ -150,7 +150,7 @@ def test_a_template_row_is_sealed_at_rest(db_session: Session, store, obama) -> 
                               now=NOW)
     raw = db_session.get(FaceTemplate, template.id).ciphertext
     plain = encoding.astype("<f4").tobytes()
-    assert plain not in raw and raw[:1] == b"\x01" and len(raw) == 1 + 12 + len(plain) + 16
+    assert plain not in raw and raw[:1] == b"\x02" and len(raw) == 1 + 4 + 12 + len(plain) + 16
     assert (BOX.open(template.id, scene.subject_id, raw) == encoding.astype("float32")).all()
     # Sealed to its row: the same bytes do not open as another subject's template.
     with pytest.raises(Exception, match="does not decrypt"):

@@ -6,9 +6,15 @@ import uuid
 
 import pytest
 
-from service.errors import KeysError, RequestInvalid, WebhookSignatureInvalid
+from service.errors import (
+    KeysError,
+    RequestInvalid,
+    SealingKeyMismatch,
+    WebhookSignatureInvalid,
+)
 from service.webhooks.secrets import SecretBox
 from service.webhooks.signing import new_secret, secret_key, sign, verify_delivery
+from tests.service.sealed_support import secret_version_1
 
 # The example in the Standard Webhooks specification: another implementation's output.
 SPEC_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -72,3 +78,14 @@ def test_secret_box_binds_ciphertexts_to_their_endpoint() -> None:
     tampered = sealed[:-1] + bytes([sealed[-1] ^ 1])
     with pytest.raises(KeysError):
         box.open(first, tampered)
+
+
+def test_secret_box_opens_previous_keys_and_the_pre_rotation_form() -> None:
+    old, new, secret, endpoint = bytes(range(32)), bytes(32), new_secret(), uuid.uuid4()
+    stored = [SecretBox(old).seal(endpoint, secret), secret_version_1(old, endpoint, secret)]
+    rotated = SecretBox(new, [old])
+    for sealed in stored:
+        assert rotated.open(endpoint, sealed) == secret and not rotated.is_current(sealed)
+    assert rotated.is_current(rotated.seal(endpoint, secret))
+    with pytest.raises(SealingKeyMismatch):  # the old key dropped too early
+        SecretBox(new).open(endpoint, stored[0])
