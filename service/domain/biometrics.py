@@ -2,11 +2,12 @@
 
 A subject's templates are the 128-D encodings the consent gate matches job portraits against:
 the sealed live-capture templates (``face_templates``) and the sealed encodings of the
-subject's portraits (``assets.face_encoding``: the partner's reference portraits and the
-portraits of its jobs). They are needed while the subject has a consent that is pending, or approved and
-unexpired, or a consent request still in progress; once none is left - every consent
-revoked, rejected or expired - they are deleted: on revocation at once, on expiry by the
-retention sweep (``service.jobs.retention``), on erasure with everything else. The photos'
+subject's portraits (``assets.face_encoding``: the partner's reference portraits, the
+portraits of its jobs and those filed for an officer's review against it). They are needed
+while the subject has a consent that is pending, or approved and unexpired, or a consent
+request still in progress; once none is left - every consent revoked, rejected or expired -
+they are deleted: on revocation at once, on expiry by the retention sweep
+(``service.jobs.retention``), on erasure with everything else. The photos'
 hashes, the match scores and the model and threshold versions stay, so every decision taken
 remains explainable; nothing can identify the face again.
 """
@@ -28,6 +29,7 @@ from service.db.models import (
     ConsentStatus,
     FaceTemplate,
     Job,
+    PortraitReview,
 )
 
 IN_PROGRESS = (ConsentRequestStatus.OPEN, ConsentRequestStatus.VERIFYING,
@@ -57,7 +59,8 @@ def delete_templates(session: Session, context: AuditContext, subject_id: uuid.U
         update(FaceTemplate).where(FaceTemplate.subject_id == subject_id,
                                    FaceTemplate.ciphertext.is_not(None))
         .values(ciphertext=None, erased_at=now)).rowcount
-    portraits = select(Job.portrait_asset_id).where(Job.subject_id == subject_id)
+    portraits = select(Job.portrait_asset_id).where(Job.subject_id == subject_id).union(
+        select(PortraitReview.portrait_asset_id).where(PortraitReview.subject_id == subject_id))
     encodings = session.execute(
         update(Asset).where(or_(Asset.subject_id == subject_id, Asset.id.in_(portraits)),
                             Asset.face_encoding.is_not(None))
@@ -86,6 +89,9 @@ def subjects_with_unneeded_templates(session: Session, now: datetime,
         select(Asset.subject_id).where(Asset.subject_id.is_not(None),
                                        Asset.face_encoding.is_not(None)),
         select(Job.subject_id).join(Asset, Asset.id == Job.portrait_asset_id)
+        .where(Asset.face_encoding.is_not(None)),
+        select(PortraitReview.subject_id)
+        .join(Asset, Asset.id == PortraitReview.portrait_asset_id)
         .where(Asset.face_encoding.is_not(None))).subquery()
     subject = holders.c.subject_id
     has_consent = select(Consent.id).where(Consent.subject_id == subject)

@@ -9,13 +9,16 @@
       - every artifact already issued under it is flagged in the provenance registry
         (``Artifact.consent_revoked_at``), so ``likeness verify`` and ``POST /v1/verify``
         say "consent revoked on <date>";
+      - officers' pending and accepted reviews of job portraits filed under it are voided
+        (``service.domain.portrait_reviews``): an accepted portrait passes the gate no more;
       - the subject's face templates are deleted unless another living consent needs them
         (``service.domain.biometrics``).
 
-Each effect is its own audit event (the revocation, each cancellation, each flag, the
-template deletion) under the actor who revoked: an officer (``user:<uuid>``) or the subject
-through the private page (``subject:<subject id>``, pseudonymous). The consent row is locked
-(``FOR UPDATE``) so a revocation and an approval or a second revocation cannot interleave.
+Each effect is its own audit event (the revocation, each cancellation, each flag, each voided
+review, the template deletion) under the actor who revoked: an officer (``user:<uuid>``) or
+the subject through the private page (``subject:<subject id>``, pseudonymous). The consent
+row is locked (``FOR UPDATE``) so a revocation and an approval or a second revocation cannot
+interleave.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from service.db.audit import AuditContext, record
 from service.db.models import Artifact, Consent, ConsentStatus, Job
 from service.db.types import utcnow
 from service.domain.biometrics import delete_templates_unless_needed
+from service.domain.portrait_reviews import void_reviews
 from service.errors import NotFound, RequestInvalid, StateConflict
 
 MAX_REASON_CHARS = 2000
@@ -77,6 +81,7 @@ def revoke(session: Session, context: AuditContext, *, consent_id: uuid.UUID,
     for job_id in jobs:
         cancel_job(session, context, job_id, now=now)
     flagged = _flag_artifacts(session, context, consent, now)
+    void_reviews(session, context, consent_id=consent.id, reason="consent_revoked", now=now)
     deleted = delete_templates_unless_needed(session, context, consent.subject_id,
                                              reason="consent_revoked", now=now)
     session.refresh(consent)

@@ -6,7 +6,10 @@ passes it to ``submit_job`` (and to the worker, which asks again just before ren
 consent revoked while the job waited in the queue must stop it). A gate either returns a
 decision (``allowed``, a stable ``reason`` code, the ``consent_id`` it relied on - the shape
 of ``policy.consent.ConsentDecision``) or raises a
-``PolicyError`` whose ``code`` names the refusal; both end as ``ConsentRefused``.
+``PolicyError`` whose ``code`` names the refusal; both end as ``ConsentRefused``. A gate may
+raise ``ConsentRefused`` itself when its refusal has details of its own for the partner (the
+application's gate names the officer's review of a portrait in the live-capture match's
+officer band: ``service.domain.portrait_reviews``).
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ NEXT_STEP = {
     "face_match_review": "the portrait is close to the subject's live capture but not clearly "
                          "the same person, so it is not used without a compliance officer's "
                          "review: submit a clear, frontal, recent portrait of the subject, or "
-                         "ask your compliance contact to review this one",
+                         "submit a job with this portrait again, which files it for review",
 }
 
 

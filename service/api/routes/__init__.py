@@ -15,6 +15,7 @@ from service.api.routes import (
     jobs,
     metrics,
     oauth,
+    portrait_reviews,
     reports,
     subject_page,
     subjects,
@@ -28,6 +29,7 @@ ROUTERS: tuple[APIRouter, ...] = (health.router, oauth.router, assets.router, su
                                   reports.router, metrics.router, audit.router,
                                   audit_query.router, consent_requests.router, capture.router,
                                   subject_page.router, transcript_reviews.router,
+                                  portrait_reviews.router, portrait_reviews.partner_router,
                                   erasure.router)
 
 __all__ = ["ROUTERS"]

@@ -23,6 +23,7 @@ from service.db.models.consent_requests import (
     FaceTemplate,
 )
 from service.db.models.jobs import Artifact, Asset, AssetKind, Job, JobState, OutboxEntry
+from service.db.models.portrait_reviews import PortraitReview, PortraitReviewStatus
 from service.db.models.reports import MisuseReport, ReportCategory, ReportOutcome, ReportStatus
 from service.db.models.subject_links import SubjectLink
 from service.db.models.tenancy import (
@@ -45,6 +46,7 @@ __all__ = [
     "EvidenceSource", "FaceTemplate", "NonlivingCategory",
     "DeliveryStatus", "Job", "JobState",
     "KeyEnvironment", "MisuseReport", "Organisation", "OrganisationStatus", "OutboxEntry",
+    "PortraitReview", "PortraitReviewStatus",
     "ReportCategory", "ReportOutcome", "ReportStatus", "Role", "RoleGrant", "Subject",
     "SubjectLink", "User",
     "WebhookDelivery", "WebhookEndpoint",
