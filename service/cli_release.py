@@ -188,7 +188,9 @@ def _registry(settings: Settings, report: Any) -> tuple[dict[str, Any] | None, A
                      "consent_revoked_at": None if found.revoked_at is None
                      else found.revoked_at.isoformat(),
                      "consent_notice": found.notice,
-                     "is_original_file": artifact.sha256 == report.file.sha256}
+                     "is_original_file": artifact.sha256 == report.file.sha256,
+                     "file_purged_at": None if artifact.purged_at is None
+                     else artifact.purged_at.isoformat()}
             return block, found
     finally:
         engine.dispose()
@@ -250,8 +252,10 @@ def _print_report(doc: dict[str, Any]) -> None:
     if registry is None:
         click.echo("registry:  no record in this machine's database (or no database here)")
     else:
+        purged = registry.get("file_purged_at")
         click.echo(f"registry:  asset {registry['asset_id']} made {registry['created_at']}, "
-                   f"consent {registry['consent_notice'] or registry['consent_status']}")
+                   f"consent {registry['consent_notice'] or registry['consent_status']}"
+                   + (f", service's copy deleted {purged[:10]}" if purged else ""))
 
 
 @click.command()

@@ -64,7 +64,7 @@ class JobTimings(BaseModel):
 class JobLinks(BaseModel):
     self: str
     cancel: str
-    video: str | None  # once the job has succeeded
+    video: str | None  # once the job has succeeded, until its video is deleted
 
 
 class JobPublic(BaseModel):
@@ -84,6 +84,9 @@ class JobPublic(BaseModel):
     error: JobError | None
     # The released video's watermark / C2PA asset id (14 hex digits) once it has succeeded.
     artifact_asset_id: str | None
+    # When the service deleted the video's bytes (artifact retention, or the subject's
+    # erasure); the registry record stays, so copies still verify. None while it is held.
+    artifact_purged_at: datetime | None
     links: JobLinks
 
     @classmethod
@@ -107,8 +110,10 @@ class JobPublic(BaseModel):
             error=None if job.error_code is None else JobError(code=job.error_code,
                                                                message=job.error_message),
             artifact_asset_id=None if artifact is None else artifact.asset_id,
+            artifact_purged_at=None if artifact is None else artifact.purged_at,
             links=JobLinks(self=base, cancel=f"{base}/cancel",
-                           video=f"{base}/video" if artifact is not None else None))
+                           video=f"{base}/video" if artifact is not None
+                           and artifact.purged_at is None else None))
 
 
 class JobList(BaseModel):

@@ -4,12 +4,14 @@
 subject erase SUBJECT_ID --reason ...``), in one transaction:
 
 1. every approved consent is revoked with all its effects (``service.domain.revocation``:
-   jobs cancelled, artifacts flagged "consent revoked" in the registry); pending consents are
-   rejected; consent requests still in progress are closed;
+   jobs cancelled, artifacts flagged "consent revoked" in the registry, officers' portrait
+   reviews voided); pending consents are rejected; consent requests still in progress are
+   closed;
 2. face templates are deleted (``service.domain.biometrics``);
-3. media: the subject's portraits, speech, consent evidence and the released videos are
-   deleted from the blob store (a blob another retained row still needs is kept); every row
-   keeps its SHA-256 (``purged_at`` set), the registry keeps the videos' hashes and flags;
+3. media: the subject's portraits (those filed for review against it too), speech, consent
+   evidence and the released videos are deleted from the blob store (a blob another retained
+   row still needs is kept); every row keeps its SHA-256 (``purged_at`` set - artifacts too,
+   so a download answers 410), the registry keeps the videos' hashes and flags;
 4. names: the display name and the partner's reference are replaced, job transcripts and
    consent-request scripts (which name the subject) are deleted - their hashes stay;
 5. the subject's private page is disabled, and the subject's audit key is destroyed
@@ -40,6 +42,7 @@ from service.db.models import (
     ConsentStatus,
     Job,
     MisuseReport,
+    PortraitReview,
     Role,
     Subject,
     SubjectLink,
@@ -49,6 +52,7 @@ from service.domain.biometrics import IN_PROGRESS, delete_templates
 from service.domain.revocation import RevokedBy, revoke
 from service.errors import NotFound, RequestInvalid, StateConflict
 from service.storage import BlobStore, blob_key
+from service.storage.deferred import delete_after_commit
 
 ERASED_NAME = "[erased]"
 MAX_REASON_CHARS = 500
@@ -86,7 +90,7 @@ def erase_subject(session: Session, context: AuditContext, store: BlobStore, *,
                                                             officer_id, reason, now)
     templates = delete_templates(session, context, subject_id, reason="erasure", now=now)
     media = _purge_media(session, context, store, subject_id, now)
-    videos = _delete_videos(session, store, subject_id)
+    videos = _delete_videos(session, store, subject_id, now)
     _scrub_names(session, subject, now)
     key_destroyed = erase_person(session, context, f"subject:{subject_id}",
                                  reason=f"erasure: {reason}", now=now)
@@ -136,7 +140,10 @@ def _subject_media(session: Session, subject_id: uuid.UUID) -> list[Asset]:
         Consent.subject_id == subject_id, Consent.evidence_asset_id.is_not(None))),
         *session.scalars(select(ConsentRequest.evidence_asset_id).where(
             ConsentRequest.subject_id == subject_id,
-            ConsentRequest.evidence_asset_id.is_not(None)))]
+            ConsentRequest.evidence_asset_id.is_not(None))),
+        # Portraits filed for an officer's review against the subject (no job may hold them).
+        *session.scalars(select(PortraitReview.portrait_asset_id).where(
+            PortraitReview.subject_id == subject_id))]
     return list(session.scalars(select(Asset).where(
         or_(Asset.subject_id == subject_id, Asset.id.in_(job_inputs + evidence)),
         Asset.purged_at.is_(None)).with_for_update()))
@@ -153,7 +160,7 @@ def _purge_media(session: Session, context: AuditContext, store: BlobStore,
         shared = session.scalar(select(Asset.id).where(Asset.storage_key == key,
                                                        Asset.purged_at.is_(None)).limit(1))
         if shared is None:
-            store.delete(key)
+            delete_after_commit(session, store, key)
     for asset in assets:
         record(session, context, "retention:asset:purge", f"asset:{asset.id}", now=now,
                payload={"kind": asset.kind.value, "sha256": asset.sha256,
@@ -161,9 +168,13 @@ def _purge_media(session: Session, context: AuditContext, store: BlobStore,
     return len(assets)
 
 
-def _delete_videos(session: Session, store: BlobStore, subject_id: uuid.UUID) -> int:
-    """The released videos' bytes; their registry rows (hash, flags) stay. A video a misuse
-    report holds as evidence is kept for the officer handling it."""
+def _delete_videos(session: Session, store: BlobStore, subject_id: uuid.UUID,
+                   now: datetime) -> int:
+    """The released videos' bytes; their registry rows (hash, flags) stay, marked purged. A
+    video a misuse report holds as evidence is kept for the officer handling it."""
+    session.execute(update(Artifact).where(Artifact.subject_id == subject_id,
+                                           Artifact.purged_at.is_(None))
+                    .values(purged_at=now))
     hashes = session.scalars(select(Artifact.sha256).where(Artifact.subject_id == subject_id)
                              ).all()
     deleted = 0
@@ -172,7 +183,7 @@ def _delete_videos(session: Session, store: BlobStore, subject_id: uuid.UUID) ->
         reported = session.scalar(select(MisuseReport.id).where(
             MisuseReport.video_storage_key == key).limit(1))
         if reported is None and store.exists(key):
-            store.delete(key)
+            delete_after_commit(session, store, key)
             deleted += 1
     return deleted
 

@@ -5,8 +5,9 @@
 A report names the video by asset id or carries it; an uploaded video is verified first and
 kept as evidence, and the asset id its watermark (or manifest) names is used. When the asset
 is in the registry the report links to the artifact, so the officer sees the partner,
-subject and consent behind it. Filing and resolving are audit events; the reporter's contact
-detail stays out of the audit payload (personal data is kept in one erasable place).
+subject and consent behind it; while the report is open, retention keeps the video's bytes.
+Filing and resolving are audit events; the reporter's contact detail stays out of the audit
+payload (personal data is kept in one erasable place).
 """
 
 from __future__ import annotations
@@ -58,8 +59,10 @@ def file_report(session: Session, context: AuditContext, *, category: ReportCate
         raise RequestInvalid("name the video by its asset id or upload it", field="asset_id")
     named = check_asset_id(asset_id) if asset_id is not None else None
     resolved = named or (video.asset_id if video is not None else None)
+    # Locked: the artifact retention sweep keeps a video with an open report, and this makes
+    # it see the report or finish first (``service.jobs.retention``).
     artifact_id = None if resolved is None else session.scalar(
-        select(Artifact.id).where(Artifact.asset_id == resolved))
+        select(Artifact.id).where(Artifact.asset_id == resolved).with_for_update())
     report = MisuseReport(
         category=category, description=description, contact=(contact or "").strip() or None,
         reporter=context.actor, asset_id=resolved, artifact_id=artifact_id,

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from service.db.models import Artifact, Job, JobState
 from service.domain.assets import Owner
-from service.errors import JobNotFinished, NotFound
+from service.errors import ArtifactPurged, JobNotFinished, NotFound
 from service.storage import blob_key
 
 
@@ -55,10 +55,16 @@ def artifact_of(session: Session, job: Job) -> Artifact | None:
 
 def video_of(session: Session, owner: Owner, job_id: uuid.UUID) -> tuple[Job, Artifact, str]:
     """The owner's succeeded job, its artifact and the blob key of its signed MP4;
-    ``JobNotFinished`` while it is not (yet) a succeeded job."""
+    ``JobNotFinished`` while it is not (yet) a succeeded job, ``ArtifactPurged`` once its
+    bytes were deleted (retention or erasure: the registry record stays)."""
     job = get_job(session, owner, job_id)
     artifact = artifact_of(session, job) if job.state == JobState.SUCCEEDED else None
     if artifact is None:
         raise JobNotFinished(f"job {job_id} is {job.state.value}; its video exists once it "
                              "has succeeded", state=job.state.value, job_id=str(job_id))
+    if artifact.purged_at is not None:
+        raise ArtifactPurged(
+            f"the video of job {job_id} was deleted on {artifact.purged_at.date().isoformat()}; "
+            "its record in the provenance registry remains, so copies of it still verify",
+            job_id=str(job_id), asset_id=artifact.asset_id, purged_at=artifact.purged_at)
     return job, artifact, blob_key(artifact.sha256)

@@ -13,9 +13,14 @@
 - ``delete_unneeded_templates``: face templates of subjects whose consents have all ended
   (expired, revoked, rejected) and who have no request in progress
   (``service.domain.biometrics``); a revocation deletes them at once, this catches expiry.
+- ``purge_expired_artifacts``: released videos' bytes are deleted ``artifact_retention_days``
+  after release. The artifact row stays with ``purged_at`` set: it is the provenance
+  registry's record, so ``POST /v1/verify`` still resolves the watermark of a copy held
+  elsewhere (and says the service no longer holds the file); downloading it answers 410.
 
-Blobs are content-addressed, so bytes are deleted only when no other retained asset shares
-them. Each purge or deletion is an audit event.
+Blobs are content-addressed, so bytes are deleted only when no other retained row - an upload,
+a released video, a misuse report's evidence - shares them. Each purge or deletion is an audit
+event.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from service.db.audit import AuditContext, record
 from service.db.models import (
+    Artifact,
     Asset,
     AssetKind,
     Consent,
@@ -35,13 +41,16 @@ from service.db.models import (
     ConsentStatus,
     Job,
     JobState,
+    MisuseReport,
+    ReportStatus,
 )
 from service.domain.biometrics import (
     IN_PROGRESS,
     delete_templates,
     subjects_with_unneeded_templates,
 )
-from service.storage import BlobStore
+from service.storage import BlobStore, blob_key
+from service.storage.deferred import delete_after_commit
 
 PURGEABLE = (AssetKind.PORTRAIT, AssetKind.AUDIO)
 EVIDENCE = (AssetKind.CONSENT_DOCUMENT, AssetKind.CONSENT_RECORDING)
@@ -66,15 +75,65 @@ def _purge(session: Session, context: AuditContext, store: BlobStore, asset: Ass
            now: datetime, retention_days: float, **extra: object) -> uuid.UUID:
     asset.purged_at, asset.face_encoding = now, None
     session.flush()
-    shared = session.scalar(select(Asset.id).where(
-        Asset.storage_key == asset.storage_key, Asset.purged_at.is_(None)).limit(1))
-    if shared is None:
-        store.delete(asset.storage_key)
+    deleted = _delete_unless_shared(session, store, asset.storage_key, asset.sha256)
     record(session, context, "retention:asset:purge", f"asset:{asset.id}", now=now,
            payload={"kind": asset.kind.value, "sha256": asset.sha256,
-                    "bytes_deleted": shared is None, "retention_days": retention_days,
+                    "bytes_deleted": deleted, "retention_days": retention_days,
                     **extra})
     return asset.id
+
+
+def _delete_unless_shared(session: Session, store: BlobStore, key: str, sha256: str) -> bool:
+    """Delete the blob under ``key`` (the address of ``sha256``) unless a retained row still
+    needs it; call once the purged row is marked and flushed. True when the bytes go (once the
+    transaction commits: ``service.storage.deferred``). A
+    misuse report's uploaded video has no retention (it is evidence): any report keeps it."""
+    holders = (
+        select(Asset.id).where(Asset.storage_key == key, Asset.purged_at.is_(None)),
+        select(Artifact.id).where(Artifact.sha256 == sha256, Artifact.purged_at.is_(None)),
+        select(MisuseReport.id).where(MisuseReport.video_storage_key == key),
+    )
+    if any(session.scalar(query.limit(1)) is not None for query in holders):
+        return False
+    delete_after_commit(session, store, key)
+    return True
+
+
+def purge_expired_artifacts(session: Session, context: AuditContext, store: BlobStore, *,
+                            retention_days: float, now: datetime,
+                            limit: int = 500) -> list[uuid.UUID]:
+    """Delete the bytes of videos released more than ``retention_days`` ago; returns the
+    purged artifact ids.
+
+    The artifact row stays (``purged_at`` set): the provenance registry must still answer for
+    a copy of the video held elsewhere - its watermark names the record. A video with an open
+    misuse report (by its artifact or its asset id) is evidence under investigation and is
+    kept until the report is resolved; the next sweep after that deletes it. Filing a report
+    locks the artifact row (``service.domain.reports``), so a report filed during a sweep
+    either makes the sweep skip the row or waits for it and then cites a purged record.
+    """
+    cutoff = now - timedelta(days=retention_days)
+    reported = select(MisuseReport.id).where(
+        MisuseReport.status == ReportStatus.OPEN,
+        or_(MisuseReport.artifact_id == Artifact.id,
+            MisuseReport.asset_id == Artifact.asset_id)).exists()
+    due = session.scalars(
+        select(Artifact).where(Artifact.purged_at.is_(None), Artifact.created_at < cutoff,
+                               ~reported)
+        .order_by(Artifact.created_at).limit(limit).with_for_update(skip_locked=True)).all()
+    purged = []
+    for artifact in due:
+        artifact.purged_at = now
+        session.flush()
+        deleted = _delete_unless_shared(session, store, blob_key(artifact.sha256),
+                                        artifact.sha256)
+        record(session, context, "retention:artifact:purge", f"artifact:{artifact.asset_id}",
+               now=now, payload={"sha256": artifact.sha256, "bytes_deleted": deleted,
+                                 "retention_days": retention_days,
+                                 "job_id": None if artifact.job_id is None
+                                 else str(artifact.job_id)})
+        purged.append(artifact.id)
+    return purged
 
 
 def purge_decided_evidence(session: Session, context: AuditContext, store: BlobStore, *,

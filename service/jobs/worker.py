@@ -84,9 +84,10 @@ def _load_in_children(app: LikenessCelery) -> None:
 
 def _periodic_work(settings: Settings, sessions: sessionmaker[Session]) -> Callable[[], object]:
     """What the maintenance loop does besides relaying and reaping: deliver due webhooks (job
-    events), when configured purge uploads past their retention, delete face templates no
-    living consent needs and consent evidence past its retention, and last (after the rest has
-    written its audit events) sequence the audit log and sign its periodic checkpoint."""
+    events), when configured purge uploads and released videos' bytes past their retention,
+    delete face templates no living consent needs and consent evidence past its retention, and
+    last (after the rest has written its audit events) sequence the audit log and sign its
+    periodic checkpoint."""
     from service.audit.runner import AuditMaintenance
     from service.db.audit import AuditContext
     from service.db.engine import session_scope
@@ -94,6 +95,7 @@ def _periodic_work(settings: Settings, sessions: sessionmaker[Session]) -> Calla
     from service.jobs.retention import (
         delete_unneeded_templates,
         purge_decided_evidence,
+        purge_expired_artifacts,
         purge_expired_media,
     )
     from service.storage import make_blob_store
@@ -109,6 +111,10 @@ def _periodic_work(settings: Settings, sessions: sessionmaker[Session]) -> Calla
             with session_scope(sessions) as session:
                 purge_expired_media(session, context, store,
                                     retention_days=settings.media_retention_days, now=utcnow())
+        if settings.artifact_retention_days is not None:
+            with session_scope(sessions) as session:
+                purge_expired_artifacts(session, context, store, now=utcnow(),
+                                        retention_days=settings.artifact_retention_days)
         with session_scope(sessions) as session:  # data minimisation (issue 5)
             delete_unneeded_templates(session, context, now=utcnow())
             if settings.evidence_retention_days is not None:

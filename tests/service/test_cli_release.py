@@ -361,4 +361,5 @@ def test_the_released_file_carries_the_transcript_hash_and_its_registry_record(
     assert report["c2pa"]["transcript"] == {"sha256": hashlib.sha256(SAID.encode()).hexdigest(),
                                             "language": "en"}
     assert report["registry"]["consent_status"] == "active"
+    assert report["registry"]["file_purged_at"] is None  # retention has not deleted it
     assert report["verdict"]["consent_notice"] is None

@@ -16,8 +16,10 @@
   the same key with a different request is 409 ``idempotency_key_reused``.
 - ``GET /v1/jobs/{id}``, ``GET /v1/jobs`` (newest first, ``cursor`` + ``limit``, ``state``
   filter) and ``GET /v1/jobs/{id}/video`` (the signed MP4 once succeeded, else 409
-  ``job_not_finished``) need ``jobs:read``; ``POST /v1/jobs/{id}/cancel`` needs
-  ``jobs:create`` (a finished job: 409 ``state_conflict``). Another partner's job is 404.
+  ``job_not_finished``; 410 ``artifact_purged`` once retention deleted it - the job shows
+  ``artifact_purged_at`` and the registry record stays) need ``jobs:read``;
+  ``POST /v1/jobs/{id}/cancel`` needs ``jobs:create`` (a finished job: 409
+  ``state_conflict``). Another partner's job is 404.
 
 A refusal by the consent gate is committed (its audit event must survive) before the 403.
 """

@@ -6,8 +6,9 @@ failing that, its exact SHA-256 - is in the provenance registry (``null`` otherw
 
 - everyone: issued by likeness, the asset id, when it was made, test or live, whether the
   consent behind it still stands now (active / revoked / expired / none, with the date it was
-  revoked - also appended to the verdict: "... — consent revoked on 2026-11-25"), and whether
-  the uploaded bytes are the original file;
+  revoked - also appended to the verdict: "... — consent revoked on 2026-11-25"), whether
+  the uploaded bytes are the original file, and when the service deleted its own copy of the
+  video (``file_purged_at``: artifact retention or erasure; the record itself stays);
 - verifiers and compliance officers also get the partner organisation, the subject, the
   consent id and the job id - each such disclosure is an audit event.
 
@@ -58,6 +59,9 @@ class RegistryPublic(BaseModel):
     consent_notice: str | None = None
     # The upload is byte for byte the registered file (not a re-encode or an edit).
     is_original_file: bool
+    # When the service deleted its own copy of the video (retention, or the subject's
+    # erasure): it no longer holds the file, but the record stands. None while it holds it.
+    file_purged_at: datetime | None = None
     identities_disclosed: bool
 
     @classmethod
@@ -68,7 +72,7 @@ class RegistryPublic(BaseModel):
                    environment="test" if artifact.is_test else "live",
                    consent_status=found.standing, consent_revoked_at=found.revoked_at,
                    consent_notice=found.notice, is_original_file=artifact.sha256 == sha256,
-                   identities_disclosed=disclosed)
+                   file_purged_at=artifact.purged_at, identities_disclosed=disclosed)
 
 
 class RegistryDetail(RegistryPublic):

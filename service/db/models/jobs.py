@@ -62,7 +62,7 @@ class Asset(Base):
     # Content-addressed: identical bytes uploaded twice (or by two partners) share one blob.
     storage_key: Mapped[str] = mapped_column(String(500), index=True)
     # Portraits only: the 128-D identity embedding, sealed with AES-256-GCM to this row and
-    # organisation (``TemplateBox.seal_portrait``; 541 bytes, never the 512 plaintext bytes).
+    # organisation (``TemplateBox.seal_portrait``; 545 bytes, never the 512 plaintext bytes).
     face_encoding: Mapped[bytes | None] = mapped_column(LargeBinary)
     # A subject's reference portrait (set at registration): what the consent gate matches
     # later portraits against. A portrait merely uploaded for the subject never becomes one.
@@ -162,5 +162,9 @@ class Artifact(Base):
     # registry's flag, so a verifier is told "consent revoked on <date>" even once the consent
     # row itself is gone from view (an erased subject).
     consent_revoked_at: Mapped[datetime | None]
+    # Set when the video's bytes were deleted (``service.jobs.retention``, or the subject's
+    # erasure). The row stays: it is the registry's record, so a copy held elsewhere still
+    # verifies; only the service's own copy is gone.
+    purged_at: Mapped[datetime | None]
 
     job: Mapped[Job | None] = relationship(back_populates="artifact")

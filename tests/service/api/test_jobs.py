@@ -14,23 +14,28 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.audit.sequencer import sequence_pending
+from service.db.audit import AuditContext
 from service.db.models import (
     Asset,
     AuditEventRow,
     Consent,
     ConsentStatus,
     Job,
+    JobState,
     OutboxEntry,
     Subject,
 )
 from service.domain import Owner, UploadLimits, ValidatedUpload, validate_audio, validate_portrait
 from service.domain.assets import new_asset_row
 from service.domain.face_templates import TemplateBox
+from service.domain.registry import register_artifact
 from service.errors import ConsentRefused
+from service.jobs.retention import purge_expired_artifacts
 from service.storage import LocalBlobStore
 from tests.service.api.conftest import (
     PDF,
@@ -46,6 +51,7 @@ from tests.service.api.conftest import (
     upload,
 )
 from tests.service.jobs.conftest import PrivateRedis, private_redis  # noqa: F401 (a fixture)
+from tests.service.sealed_support import portrait_version_1
 
 NOW = datetime.now(UTC)
 
@@ -377,6 +383,102 @@ def test_sealed_portraits_pass_the_gate_at_submit_and_at_the_workers_recheck(api
     moved_submit = submit(api, body | {"portrait_asset_id": other})
     assert moved_submit.status_code == 403
     assert moved_submit.json()["error"]["details"]["reason"] == "face_mismatch"
+
+
+# Released long ago, so a sweep at RELEASED + 31 days touches no other test's artifact.
+RELEASED = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def test_a_video_deleted_by_retention_is_gone_410_and_the_job_says_when(api: World,
+                                                                        media) -> None:
+    job = submit(api, seed(api, media).body()).json()
+    video = b"signed mp4 bytes " + uuid.uuid4().bytes
+    store = LocalBlobStore(api.settings.blob_root)
+    with Session(api.engine) as session:  # what the worker does when the job succeeds
+        row = session.get(Job, uuid.UUID(job["id"]))
+        row.state = JobState.SUCCEEDED
+        stored = store.put_bytes(video)
+        asset_id = uuid.uuid4().hex[:14]
+        register_artifact(session, asset_id, stored.sha256, job=row, now=RELEASED,
+                          created_by=AuditContext(actor="system:test-worker"))
+        session.commit()
+    path = f"/v1/jobs/{job['id']}/video"
+    assert api.client.get(path, headers=api.headers()).content == video
+
+    purged_at = RELEASED + timedelta(days=31)
+    with Session(api.engine) as session:
+        purged = purge_expired_artifacts(session, AuditContext(actor="system:retention"),
+                                         store, retention_days=30, now=purged_at)
+        session.commit()
+    assert purged  # ours among them
+
+    gone = api.client.get(path, headers=api.headers())
+    assert gone.status_code == 410 and error_code(gone) == "artifact_purged"
+    error = gone.json()["error"]
+    assert "2020-02-01" in error["message"] and "registry" in error["message"]
+    assert error["details"]["asset_id"] == asset_id
+    status = api.client.get(f"/v1/jobs/{job['id']}", headers=api.headers()).json()
+    assert status["state"] == "succeeded" and status["artifact_asset_id"] == asset_id
+    assert status["artifact_purged_at"].startswith("2020-02-01")
+    assert status["links"]["video"] is None  # nothing left to download
+
+
+def test_a_reference_that_no_longer_opens_is_a_409_naming_it(api: World, media, caplog) -> None:
+    seeded = seed(api, media)
+    owner, box = Owner(api.org_id, False), TemplateBox.from_settings(api.settings)
+    with Session(api.engine) as session:  # a second reference, then another row's ciphertext
+        second = new_asset_row(LocalBlobStore(api.settings.blob_root), owner, media["obama2"],
+                               subject_id=uuid.UUID(seeded.subject_id), now=NOW,
+                               is_reference=True, box=box)
+        session.add(second)
+        session.flush()
+        second.face_encoding = session.get(Asset, uuid.UUID(seeded.portrait_id)).face_encoding
+        second_id = str(second.id)
+        session.commit()
+    with caplog.at_level("ERROR"):
+        response = submit(api, seeded.body())
+    assert response.status_code == 409, response.text
+    error = response.json()["error"]
+    assert error["code"] == "subject_reference_unreadable"
+    assert error["details"]["asset_ids"] == [second_id] and second_id in error["message"]
+    assert any(second_id in r.getMessage() for r in caplog.records)  # for operators
+    assert count(api, Job, Job.subject_id == seeded.subject_id) == 0
+
+
+def test_keys_that_open_nothing_are_a_503_and_previous_keys_open(api: World, media,
+                                                                 caplog) -> None:
+    """Every encoding of the subject sealed under a key this deployment does not have (one
+    in the version-1 form, which names no key): the operator's error, not the partner's."""
+    from pydantic import SecretStr
+
+    from service.api.app import create_app
+
+    seeded, retired = seed(api, media), b"r" * 32
+    box = TemplateBox.from_settings(api.settings)
+    with Session(api.engine) as session:
+        rows = session.scalars(select(Asset).where(
+            (Asset.subject_id == uuid.UUID(seeded.subject_id))
+            | (Asset.id == uuid.UUID(seeded.portrait_id))))
+        for i, row in enumerate(rows):
+            encoding = box.open_portrait(row.id, row.organisation_id, row.face_encoding)
+            row.face_encoding = portrait_version_1(retired, row.id, row.organisation_id,
+                                                   encoding) if i % 2 else \
+                TemplateBox(retired).seal_portrait(row.id, row.organisation_id, encoding)
+        session.commit()
+    with caplog.at_level("ERROR"):
+        response = submit(api, seeded.body())
+    assert response.status_code == 503, response.text
+    error = response.json()["error"]
+    assert error["code"] == "sealing_key_mismatch" and error["details"] == {}
+    assert retired.hex() not in response.text and retired.hex() not in caplog.text
+    assert "sealing_key_mismatch" in caplog.text
+
+    rotated = api.settings.model_copy(
+        update={"face_template_previous_keys": SecretStr(retired.hex())})
+    with TestClient(create_app(rotated, engine=api.engine),
+                    base_url="https://testserver") as client:
+        accepted = client.post("/v1/jobs", headers=api.headers(), json=seeded.body())
+    assert accepted.status_code == 202, accepted.text
 
 
 def test_submitted_over_http_rendered_by_the_worker_and_downloaded(api: World, tmp_path) -> None:

@@ -21,11 +21,14 @@ from model.controls import Controls
 from service.audit.sequencer import sequence_pending
 from service.api.tokens import issue_staff_token, load_signing_key
 from service.auth import create_organisation
-from service.db.models import AuditEventRow, Consent, ConsentStatus, Role
+from service.db import AuditContext
+from service.db.models import Artifact, AuditEventRow, Consent, ConsentStatus, Role
+from service.jobs.retention import purge_expired_artifacts
 from service.keys import init_development_keys, watermark_key
 from service.media.audio import load_audio
 from service.release.generate import GenerationRequest, ReleasePath
 from service.settings import Settings
+from service.storage import LocalBlobStore
 from tests.service.api.conftest import World, build_world, error_code, make_settings
 from tests.service.api.registry_support import (
     CLI,
@@ -40,7 +43,7 @@ REPO = Path(__file__).resolve().parents[3]
 SAMPLES = REPO / "assets" / "samples"
 PUBLIC_KEYS = {"issued_by", "asset_id", "matched_by", "created_at", "environment",
                "consent_status", "consent_revoked_at", "consent_notice", "is_original_file",
-               "identities_disclosed"}
+               "file_purged_at", "identities_disclosed"}
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ def test_anonymous_callers_see_the_verdict_and_the_public_record(
         "issued_by": "likeness", "asset_id": released.asset_id, "matched_by": "asset_id",
         "created_at": None, "environment": "live", "consent_status": "active",
         "consent_revoked_at": None, "consent_notice": None,
-        "is_original_file": True, "identities_disclosed": False}
+        "is_original_file": True, "file_purged_at": None, "identities_disclosed": False}
     assert disclosures(world.engine, released.asset_id) == []
 
 
@@ -180,6 +183,33 @@ def test_an_asset_the_registry_does_not_know_has_no_record(world: World, tmp_pat
     body = verify(world, path.read_bytes()).json()
     assert body["verdict"]["code"] == "watermark_only" and body["verdict"]["asset_id"]
     assert body["registry"] is None
+
+
+def test_a_video_whose_bytes_retention_deleted_still_verifies(api: World, tmp_path: Path) -> None:
+    """The registry record outlives the service's copy: a copy held elsewhere still resolves
+    by its watermark, and the answer says the service no longer holds the file."""
+    init_development_keys(api.settings)
+    asset = f"{random_asset_id():014x}"
+    copy = marked_video(tmp_path / "copy.mp4", watermark_key(api.settings),
+                        int(asset, 16)).read_bytes()
+    stored = LocalBlobStore(api.settings.blob_root).put_bytes(copy)
+    registered_artifact(api.engine, api.org_id, asset, stored.sha256)
+    released = datetime(2019, 1, 1, tzinfo=UTC)  # long ago: the sweep touches no other test's
+    with Session(api.engine) as session:
+        session.execute(update(Artifact).where(Artifact.asset_id == asset)
+                        .values(created_at=released))
+        purge_expired_artifacts(session, AuditContext(actor="system:retention"),
+                                LocalBlobStore(api.settings.blob_root), retention_days=30,
+                                now=datetime(2019, 3, 1, tzinfo=UTC))
+        session.commit()
+    assert not LocalBlobStore(api.settings.blob_root).exists(stored.key)
+
+    body = verify(api, copy).json()
+    assert body["verdict"]["asset_id"] == asset
+    registry = body["registry"]
+    assert registry["asset_id"] == asset and registry["matched_by"] == "asset_id"
+    assert registry["is_original_file"] is True and registry["consent_status"] == "active"
+    assert registry["file_purged_at"].startswith("2019-03-01")
 
 
 def test_uploads_that_are_not_videos_are_refused(world: World) -> None:

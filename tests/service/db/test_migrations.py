@@ -36,7 +36,8 @@ TABLES = {"users", "organisations", "role_grants", "api_keys", "subjects", "cons
           "audit_pending", "audit_tree_nodes", "audit_checkpoints",
           "audit_personal_keys", "audit_event_refs", "audit_prunes",
           "webhook_endpoints", "webhook_deliveries", "misuse_reports", "subject_links",
-          "consent_requests", "consent_check_results", "face_templates"}
+          "consent_requests", "consent_check_results", "face_templates",
+          "portrait_reviews"}
 
 
 def _triggers(connection, backend: str) -> set[str]:

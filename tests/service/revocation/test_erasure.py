@@ -79,6 +79,9 @@ def test_erasure_removes_biometrics_media_and_names(db_session: Session, store, 
     subject = db_session.get(Subject, scene.subject_id)
     assert (subject.display_name, subject.external_ref, subject.erased_at) == (
         ERASED_NAME, None, NOW)
+    # The bytes go once the erasure commits, never before (a failed commit keeps them).
+    assert all(store.exists(key) for key in [*media, video_key])
+    db_session.commit()
     assert not any(store.exists(key) for key in [*media, video_key])
     for asset in db_session.scalars(select(Asset).where(Asset.subject_id == subject.id)):
         assert asset.purged_at == NOW and asset.face_encoding is None and asset.sha256
@@ -91,6 +94,7 @@ def test_erasure_removes_biometrics_media_and_names(db_session: Session, store, 
     assert link.disabled_at == NOW
     kept = db_session.get(Artifact, artifact.id)
     assert kept.sha256 == artifact.sha256 and kept.consent_revoked_at == NOW
+    assert kept.purged_at == NOW  # its download answers 410 artifact_purged, not a 500
     found = lookup_artifact(db_session, asset_id=artifact.asset_id, now=NOW)
     assert found.standing == ConsentStanding.REVOKED and found.subject.display_name == ERASED_NAME
     key = db_session.get(AuditPersonalKey, f"subject:{subject.id}")

@@ -35,6 +35,8 @@ def test_evidence_goes_after_the_decision_and_its_hash_stays(
     assert purged == [decided.evidence_id]
     db_session.refresh(evidence)
     assert evidence.purged_at is not None and evidence.sha256 == sha
+    assert store.exists(key)  # the bytes go once the purge commits
+    db_session.commit()
     assert not store.exists(key)
     assert db_session.get(Asset, waiting.evidence_id).purged_at is None  # pending: kept
     [event] = [e for e in events(db_session, f"asset:{decided.evidence_id}")]
