@@ -88,7 +88,8 @@ def serve(settings: Settings, host: str, port: int) -> None:
 
     from service.api.app import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+    uvicorn.run(create_app(settings, freeze_gc_at_startup=True), host=host, port=port,
+                log_config=None)
 
 
 @click.command()
