@@ -46,6 +46,7 @@ from service.db.models import (
     PortraitReview,
     PortraitReviewStatus,
     Role,
+    Subject,
 )
 from service.db.types import utcnow
 from service.errors import (
@@ -55,6 +56,7 @@ from service.errors import (
     PortraitReviewLapsed,
     RequestInvalid,
 )
+from service.webhooks.events import PORTRAIT_REVIEW_DECIDED, enqueue_organisation_event
 
 FACE_MATCH_REVIEW = "face_match_review"
 FACE_MATCH_REJECTED = "face_match_rejected"
@@ -249,6 +251,13 @@ def _decide(session: Session, context: AuditContext, review: PortraitReview,
                     "subject_id": str(review.subject_id), "consent_id": str(review.consent_id),
                     "portrait_asset_id": str(review.portrait_asset_id),
                     "distance": review.distance})
+    # The partner was told to wait for an officer: tell its endpoints the wait is over.
+    subject = session.get(Subject, review.subject_id)
+    assert subject is not None  # reviews are filed for existing subjects, never deleted
+    enqueue_organisation_event(session, organisation_id=review.organisation_id,
+                               is_test=subject.is_test, event_type=PORTRAIT_REVIEW_DECIDED,
+                               now=now, review_id=str(review.id),
+                               subject_id=str(review.subject_id), status=status.value)
     return review
 
 

@@ -32,7 +32,10 @@ JOB_CANCELLED = "job.cancelled"
 JOB_EVENTS = (JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED)
 # A consent request was decided (granted, sent to an officer, or rejected): data.request_id.
 CONSENT_REQUEST_DECIDED = "consent_request.decided"
-CONSENT_EVENTS = (CONSENT_REQUEST_DECIDED,)
+# An officer accepted or rejected a job portrait in the face-match band: data.review_id,
+# data.subject_id, data.status (the partner then resubmits, or picks another portrait).
+PORTRAIT_REVIEW_DECIDED = "portrait_review.decided"
+CONSENT_EVENTS = (CONSENT_REQUEST_DECIDED, PORTRAIT_REVIEW_DECIDED)
 SUBSCRIBABLE = (*JOB_EVENTS, *CONSENT_EVENTS)
 TEST_EVENT = "webhook.test"  # sent on request to one endpoint, whatever it subscribed to
 

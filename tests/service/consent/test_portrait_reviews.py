@@ -6,6 +6,7 @@ officers see the queue and the distance, and revocation or erasure leaves nothin
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -23,6 +24,7 @@ from service.db.models import (
     Consent,
     ConsentStatus,
     PortraitReview,
+    WebhookDelivery,
 )
 from service.domain import Owner
 from service.domain.assets import new_asset_row
@@ -54,7 +56,9 @@ BAND_DISTANCE = 0.60  # between pass (<= 0.55) and refuse (>= 0.65)
 @pytest.fixture
 def api(pg_engine: Engine, tmp_path: Path, redis_prefix: str,  # noqa: F811
         private_redis: PrivateRedis) -> Iterator[World]:  # noqa: F811
-    world = jobs_world(pg_engine, tmp_path, redis_prefix, private_redis)
+    # The partners' webhook receivers are on this machine: let the SSRF guard allow loopback.
+    world = jobs_world(pg_engine, tmp_path, redis_prefix, private_redis,
+                       webhook_allowed_networks=("127.0.0.1/32",))
     with world.client:
         yield world
 
@@ -179,10 +183,20 @@ def test_an_accepted_portrait_passes_at_submission_and_at_run(
 def test_a_rejected_portrait_is_refused_naming_the_rejection(
         api: World, media) -> None:  # noqa: F811
     seeded = _band_scene(api, media)
+    hook = api.client.post("/v1/webhooks", headers=api.headers(), json={
+        "url": "http://127.0.0.1:9/reviews", "event_types": ["portrait_review.decided"]})
+    assert hook.status_code == 201, hook.text
     review_id = _refused(api, seeded.body())["details"]["review_id"]
     rejected = api.client.post(f"/v1/portrait-reviews/{review_id}/reject", headers=api.officer(),
                                json={"reason": "another person: the ears differ"})
     assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
+    # The partner's endpoint hears of the decision (a thin event: ids and status only).
+    with Session(api.engine) as session:
+        [delivery] = session.scalars(select(WebhookDelivery).where(
+            WebhookDelivery.endpoint_id == uuid.UUID(hook.json()["id"]))).all()
+    assert delivery.event_type == "portrait_review.decided"
+    assert json.loads(delivery.body)["data"] == {
+        "review_id": review_id, "subject_id": seeded.subject_id, "status": "rejected"}
 
     refusal = _refused(api, seeded.body())
     assert refusal["details"] | {"subject_id": None} == {
