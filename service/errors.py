@@ -15,7 +15,8 @@ the CLI prints ``error [code]: message`` and the HTTP layer maps codes to status
     │       │                      neighbours, or the key that sealed it is configured: altered,
     │       │                      copied from another row, or not our stored form (409)
     │       └── SubjectReferenceUnreadable  such a value is a reference portrait's encoding
-    │                              (``asset_ids``): the partner must upload and register it again
+    │                              (``asset_ids``): the partner has the service re-derive it
+    │                              (``POST /v1/subjects/{id}/references/{asset_id}/re-encode``)
     ├── VideoUnreadable            not a readable video (missing, empty, corrupt, no video stream)
     ├── OutputInvalid              the output path cannot receive a video
     ├── DatabaseNotReady           the database schema is missing or not migrated
@@ -128,6 +129,15 @@ add::
         ├── PortraitReviewDecided  the review was already accepted, rejected or voided
         └── PortraitReviewLapsed   nothing left to accept: the consent it was filed under no
                                    longer stands, or the portrait's encoding is gone or changed
+
+Re-encoding a reference portrait from the stored photo (``service.domain.references``) adds::
+
+    ServiceError
+    └── StateConflict
+        ├── ReferencePortraitGone  the service no longer holds the photo's bytes (purged, erased
+        │                          or missing; 410): register a new subject with a fresh photo
+        └── ReferencePortraitAltered  the stored bytes no longer hash to the SHA-256 recorded at
+                                   upload: nothing is derived from them (logged for operators)
 """
 
 from __future__ import annotations
@@ -442,3 +452,14 @@ class PortraitReviewDecided(StateConflict):
 
 class PortraitReviewLapsed(StateConflict):
     code = "portrait_review_lapsed"
+
+
+# -- re-encoding a reference portrait (service.domain.references) ------------------------------
+
+
+class ReferencePortraitGone(StateConflict):
+    code = "reference_portrait_gone"
+
+
+class ReferencePortraitAltered(StateConflict):
+    code = "reference_portrait_altered"

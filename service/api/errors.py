@@ -53,6 +53,7 @@ from service.errors import (
     PortraitReviewLapsed,
     QuotaExceeded,
     RateLimited,
+    ReferencePortraitGone,
     RequestInvalid,
     RoleMissing,
     ScopeMissing,
@@ -94,6 +95,9 @@ STATUS: dict[type[Exception], int] = {
     # Portrait reviews: decided once; one whose consent no longer stands, or whose portrait
     # encoding is gone or changed, cannot be accepted any more.
     PortraitReviewDecided: 409, PortraitReviewLapsed: 409,
+    # Re-encoding a reference: its photo is gone for good (a new subject needs a fresh one);
+    # stored bytes that are not the photo uploaded are a StateConflict (409).
+    ReferencePortraitGone: 410,
     # The audit log: a proof asked for outside the tree; a stored log that no longer proves
     # itself (tampered or rolled back: ``likeness audit verify`` names the entry).
     AuditTreeRangeInvalid: 422, AuditProofInvalid: 409, AuditCheckpointInvalid: 409,

@@ -18,6 +18,7 @@ from service.db.models import (
     NonlivingCategory,
     Subject,
 )
+from service.domain.references import ReencodeOutcome, ReencodeResult
 
 
 class AssetPublic(BaseModel):
@@ -98,6 +99,20 @@ class SubjectPublic(BaseModel):
                    created_at=subject.created_at,
                    reference_asset_ids=[a.id for a in references],
                    consents=[ConsentPublic.of(c) for c in consents])
+
+
+class ReferenceReencodePublic(BaseModel):
+    """``re_encoded``: the encoding was derived again from the stored photo and sealed under
+    the current key; ``unchanged``: it opened, nothing was written."""
+
+    subject_id: uuid.UUID
+    result: ReencodeOutcome
+    asset: AssetPublic
+
+    @classmethod
+    def of(cls, subject_id: uuid.UUID, result: ReencodeResult) -> ReferenceReencodePublic:
+        return cls(subject_id=subject_id, result=result.outcome,
+                   asset=AssetPublic.of(result.asset))
 
 
 class ConsentList(BaseModel):

@@ -11,7 +11,8 @@ seal_portrait``, AES-256-GCM under the deployment's face template key, bound to 
 and organisation), never as plain float32 bytes, and ``portrait_encoding`` opens it again. A
 reference portrait whose encoding does not open while the key opens the subject's others (or
 was altered under a configured key) is ``SubjectReferenceUnreadable``, naming the asset the
-partner must upload and register again; when the keys open none, ``SealingKeyMismatch``.
+partner has re-encoded from the stored photo (``service.domain.references``); when the keys
+open none, ``SealingKeyMismatch``.
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ A value that does not open is never skipped. Whose fault it is depends on its ne
 (``unopened_error``): when the configured keys open none of the values at hand and one could be
 the key's fault, the key is wrong or missing (``SealingKeyMismatch``, an operator's error);
 otherwise those rows were altered or copied from another row (``SealedValueUnreadable``, or
-``SubjectReferenceUnreadable`` for a reference portrait), logged for operators.
+``SubjectReferenceUnreadable`` for a reference portrait, which the partner has re-derived from
+the stored photo: ``service.domain.references``), logged for operators.
 
 Once a subject has a live template on an approved consent, job portraits are matched against
 the templates only: the partner's own portraits no longer count as the reference, so a partner
@@ -192,10 +193,16 @@ def unopened_error(failed: Mapping[uuid.UUID, Unopenable], *, opened: int,
     log.error("sealed face encodings%s do not open, and the keys are not to blame: %s",
               whose, "; ".join(f"{row_id}: {message}" for row_id, message in rows))
     if references:
+        # A subject's reference is repaired in place from the photo the service holds
+        # (``service.domain.references``); an unclaimed upload is simply uploaded again.
+        repair = "upload the photo again and use the new asset" if subject_id is None else (
+            "have the service re-derive it from its stored copy of the photo with "
+            + ", ".join(f"POST /v1/subjects/{subject_id}/references/{row_id}/re-encode"
+                        for row_id in ids))
         return SubjectReferenceUnreadable(
             f"reference portrait(s) {', '.join(ids)}{whose} can no longer be read (the stored "
-            "face encoding was altered or copied from another row): upload the photo again "
-            "and register it as a reference", asset_ids=ids, **named)
+            f"face encoding was altered or copied from another row): {repair}",
+            asset_ids=ids, **named)
     return SealedValueUnreadable(
         f"face template(s) {', '.join(ids)}{whose} can no longer be read (altered or copied "
         "from another row): an operator has been alerted", template_ids=ids, **named)

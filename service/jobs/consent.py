@@ -23,7 +23,8 @@ that sealed it and fails under that key is such a row without asking the referen
 keys open neither, the key is wrong or missing - an operator's error, raised as
 ``SealingKeyMismatch`` (503) rather than refusing every job. A reference of the subject that
 does not open while others do is ``SubjectReferenceUnreadable`` (409, naming the asset the
-partner must register again), never a job matched against fewer references.
+partner has re-encoded: ``service.domain.references``), never a job matched against fewer
+references.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """``POST /v1/subjects`` (register a person with reference portraits, and optionally consent
 evidence with the scope it supports: that consent starts pending; without evidence, consent
-comes from ``POST /v1/subjects/{id}/consent-requests``) and ``GET /v1/subjects/{id}`` (the
-partner's own subjects only)."""
+comes from ``POST /v1/subjects/{id}/consent-requests``), ``GET /v1/subjects/{id}`` (the
+partner's own subjects only) and ``POST /v1/subjects/{id}/references/{asset_id}/re-encode``
+(re-derive a reference portrait's sealed encoding from the stored photo, the repair a 409
+``subject_reference_unreadable`` names: ``service.domain.references``)."""
 
 from __future__ import annotations
 
@@ -20,9 +22,10 @@ from service.api.deps import (
     require_scopes,
 )
 from service.api.routes.assets import read_upload
-from service.api.schemas import SubjectPublic
+from service.api.schemas import ReferenceReencodePublic, SubjectPublic
 from service.auth.api_keys import ApiPrincipal
 from service.auth.scopes import Scope
+from service.domain.references import reencode_reference
 from service.domain.subjects import SubjectRequest, get_subject, register_subject
 from service.domain.uploads import validate_evidence
 from service.errors import RequestInvalid
@@ -73,3 +76,17 @@ def create_subject(
 def read_subject(subject_id: uuid.UUID, session: SessionDep,
                  partner: PartnerDep) -> SubjectPublic:
     return SubjectPublic.of(*get_subject(session, owner_of(partner), subject_id))
+
+
+@router.post("/{subject_id}/references/{asset_id}/re-encode",
+             response_model=ReferenceReencodePublic)
+def reencode_subject_reference(
+    subject_id: uuid.UUID, asset_id: uuid.UUID, request: Request, session: SessionDep,
+    services: ServicesDep,
+    partner: Annotated[ApiPrincipal, Depends(require_scopes(Scope.SUBJECTS_WRITE))],
+) -> ReferenceReencodePublic:
+    result = reencode_reference(
+        session, audit_context(request, partner), services.store, owner=owner_of(partner),
+        subject_id=subject_id, asset_id=asset_id, box=services.face_box,
+        limits=services.limits)
+    return ReferenceReencodePublic.of(subject_id, result)

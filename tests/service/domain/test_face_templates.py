@@ -111,7 +111,8 @@ def test_values_that_do_not_open_are_the_rows_fault_unless_the_keys_open_none() 
         error = unopened_error({bad: cause}, opened=1, subject_id=subject, references=True)
         assert type(error) is SubjectReferenceUnreadable
         assert error.context == {"asset_ids": [str(bad)], "subject_id": str(subject)}
-        assert str(bad) in error.message and "register it" in error.message
+        assert str(bad) in error.message
+        assert f"POST /v1/subjects/{subject}/references/{bad}/re-encode" in error.message
     # They open none, and the failure could be the key's: the deployment is misconfigured.
     for cause in (undetermined, unknown):
         error = unopened_error({bad: cause, good: altered}, opened=0, subject_id=subject,
@@ -120,6 +121,9 @@ def test_values_that_do_not_open_are_the_rows_fault_unless_the_keys_open_none() 
     # They open none, but the key that sealed it is configured: still the row's fault.
     assert type(unopened_error({bad: altered}, opened=0, subject_id=subject,
                                references=True)) is SubjectReferenceUnreadable
+    # An upload no subject has claimed yet (registration) is uploaded again, not re-encoded.
+    unclaimed = unopened_error({bad: altered}, opened=1, subject_id=None, references=True)
+    assert "upload the photo again" in unclaimed.message and "re-encode" not in unclaimed.message
     template = unopened_error({bad: altered}, opened=2, subject_id=subject)
     assert type(template) is SealedValueUnreadable
     assert template.context["template_ids"] == [str(bad)]
