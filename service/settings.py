@@ -120,6 +120,13 @@ class Settings(BaseSettings):
     # kept as evidence until the report is resolved. Downloading a deleted video is 410
     # ``artifact_purged``. Unset: kept. Purged by the workers' maintenance loop.
     artifact_retention_days: float | None = Field(default=None, gt=0)
+    # Blobs no row holds (an upload rolled back after its bytes were written, a render whose
+    # lease was lost, a crash between a purge's commit and its deletion) are deleted once this
+    # many hours old, by each worker at most once an hour (``sweep_orphan_blobs``). It must
+    # exceed the longest time from a blob's write to its row's commit (seconds) and any clock
+    # skew with the storage (an S3 server, a network filesystem); at least 1. The blob store
+    # must hold this deployment's blobs only. None (only from code): never swept.
+    orphan_blob_grace_hours: float | None = Field(default=24.0, ge=1)
 
     # -- jobs, outbox and GPU workers (service.jobs) -------------------------------------------
     # Celery broker: "redis://host:6379/0" in deployment; empty means the embedded default,
@@ -195,7 +202,8 @@ class Settings(BaseSettings):
     # An S3-compatible server ("http://minio:9000"); unset: AWS S3 itself.
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
-    # Object keys are ``<prefix>/sha256/..``: several deployments can share one bucket.
+    # Object keys are ``<prefix>/sha256/..``: several deployments can share one bucket, each
+    # under a prefix of its own (each one's orphan sweep deletes what its database lacks).
     s3_prefix: str = ""
 
     @model_validator(mode="after")

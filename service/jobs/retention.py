@@ -18,15 +18,50 @@
   registry's record, so ``POST /v1/verify`` still resolves the watermark of a copy held
   elsewhere (and says the service no longer holds the file); downloading it answers 410.
 
+- ``sweep_orphan_blobs``: bytes in the blob store that no row holds (below), older than a
+  grace period (``orphan_blob_grace_hours``, default 24). Bytes are orphaned by an upload whose
+  transaction rolled back after its blob was written, a render discarded when its lease was
+  lost, or a crash between a purge's commit and its after-commit deletion
+  (``service.storage.deferred``); nothing else would ever remove them. The workers run it at
+  most once an hour each: listing a bucket is expensive.
+
 Blobs are content-addressed, so bytes are deleted only when no other retained row - an upload,
 a released video, a misuse report's evidence - shares them. Each purge or deletion is an audit
-event.
+event; an orphan sweep is one event for the whole run (count and bytes), when it deleted any.
+
+What holds a blob (``_held``, the one definition both the purges and the sweep use): an asset
+row not purged (by ``storage_key`` or ``sha256``), an artifact not purged (its key is
+``blob_key(sha256)``), any misuse report's video (by key or hash: reports keep their evidence).
+A purged row holds nothing: its bytes were meant to go. These are every column that names a
+blob: blobs are written by uploads (``service.domain.assets.new_asset_row``), renders
+(``service.jobs.tasks``) and reported videos (``service.api.routes.reports``) only. A new
+column that names a blob must be added to ``_held``, or the sweep will delete its bytes.
+
+Why the sweep cannot take bytes still wanted:
+
+- An upload in flight (blob written, row not yet committed) is young: the grace period must
+  exceed the longest time from a blob's write to its row's commit (seconds: uploads, renders
+  and reports put the blob, then commit). It must also dwarf clock skew between the workers
+  and what dates the blobs (an S3 server, a network filesystem). The setting refuses less
+  than an hour.
+- An upload of bytes that an old orphan already holds finds the blob and writes nothing, but
+  that put refreshes the blob's modification time first (``service.storage.base``), and the
+  store re-reads the time at the moment of deletion (``BlobStore.delete_if_older``): a row
+  that commits after the sweep's check was put before it, so the blob reads young and stays
+  (on S3, up to a HEAD-then-DELETE round trip: ``service.storage.s3``).
+- Rows are checked after the listing, in batches (``IN`` over at most ``batch`` keys), so a
+  row committed before the check is seen.
+- A store holds one deployment's blobs: never point two databases at one directory or one
+  bucket prefix, or each one's sweep deletes the other's bytes.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import islice
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -49,12 +84,14 @@ from service.domain.biometrics import (
     delete_templates,
     subjects_with_unneeded_templates,
 )
-from service.storage import BlobStore, blob_key
+from service.storage import BlobStore, ListedBlob, blob_key
 from service.storage.deferred import delete_after_commit
 
 PURGEABLE = (AssetKind.PORTRAIT, AssetKind.AUDIO)
 EVIDENCE = (AssetKind.CONSENT_DOCUMENT, AssetKind.CONSENT_RECORDING)
 ACTIVE = (JobState.QUEUED, JobState.RUNNING)
+# The shortest grace the sweep accepts: far above any write-to-commit time (see module doc).
+MIN_ORPHAN_GRACE = timedelta(hours=1)
 
 
 def purge_expired_media(session: Session, context: AuditContext, store: BlobStore, *,
@@ -88,15 +125,77 @@ def _delete_unless_shared(session: Session, store: BlobStore, key: str, sha256: 
     needs it; call once the purged row is marked and flushed. True when the bytes go (once the
     transaction commits: ``service.storage.deferred``). A
     misuse report's uploaded video has no retention (it is evidence): any report keeps it."""
-    holders = (
-        select(Asset.id).where(Asset.storage_key == key, Asset.purged_at.is_(None)),
-        select(Artifact.id).where(Artifact.sha256 == sha256, Artifact.purged_at.is_(None)),
-        select(MisuseReport.id).where(MisuseReport.video_storage_key == key),
-    )
-    if any(session.scalar(query.limit(1)) is not None for query in holders):
+    if _held(session, {key: sha256}):
         return False
     delete_after_commit(session, store, key)
     return True
+
+
+def _held(session: Session, keys: dict[str, str]) -> set[str]:
+    """Which of ``keys`` (blob key -> its SHA-256) a retained row holds (see module doc)."""
+    if not keys:
+        return set()
+    hashes = {sha256: key for key, sha256 in keys.items()}
+    held = set(session.scalars(select(Asset.storage_key).where(
+        Asset.storage_key.in_(keys), Asset.purged_at.is_(None))))
+    held.update(hashes[sha256] for sha256 in session.scalars(select(Asset.sha256).where(
+        Asset.sha256.in_(hashes), Asset.purged_at.is_(None))))
+    held.update(hashes[sha256] for sha256 in session.scalars(select(Artifact.sha256).where(
+        Artifact.sha256.in_(hashes), Artifact.purged_at.is_(None))))
+    for report_key, report_sha256 in session.execute(
+            select(MisuseReport.video_storage_key, MisuseReport.video_sha256).where(
+                or_(MisuseReport.video_storage_key.in_(keys),
+                    MisuseReport.video_sha256.in_(hashes)))):
+        held.update(k for k in (report_key, hashes.get(report_sha256)) if k in keys)
+    return held
+
+
+@dataclass(frozen=True)
+class OrphanSweep:
+    """What one orphan sweep did: blobs old enough to judge, and those deleted."""
+
+    blobs_checked: int
+    blobs_deleted: int
+    bytes_deleted: int
+
+
+def sweep_orphan_blobs(session: Session, context: AuditContext, store: BlobStore, *,
+                       now: datetime, grace: timedelta, limit: int = 1000,
+                       batch: int = 500) -> OrphanSweep:
+    """Delete blobs written (or put again) more than ``grace`` before ``now`` that no row
+    holds, at most ``limit`` of them; one audit event when any went (see module doc).
+
+    The store is listed lazily and judged ``batch`` keys at a time against the database; a
+    deletion happens at once (no row changes, so nothing waits for a commit)."""
+    if grace < MIN_ORPHAN_GRACE:
+        raise ValueError(f"an orphan grace period under {MIN_ORPHAN_GRACE} could take the "
+                         "bytes of an upload whose row is not committed yet")
+    if now.tzinfo is None or limit < 1 or batch < 1:
+        raise ValueError("now must be timezone-aware; limit and batch at least 1")
+    cutoff = now - grace
+    checked = deleted = freed = 0
+    try:
+        for chunk in _chunks(store.list_keys(cutoff), batch):
+            checked += len(chunk)
+            held = _held(session, {blob.key: blob.key.rsplit("/", 1)[1] for blob in chunk})
+            for blob in chunk:
+                if blob.key not in held and store.delete_if_older(blob.key, cutoff):
+                    deleted, freed = deleted + 1, freed + blob.size_bytes
+                    if deleted == limit:
+                        return OrphanSweep(checked, deleted, freed)
+        return OrphanSweep(checked, deleted, freed)
+    finally:  # also when a listing or deletion failed part-way: what went is recorded
+        if deleted:
+            record(session, context, "retention:blob:sweep", "blob_store:orphans", now=now,
+                   payload={"blobs_deleted": deleted, "bytes_deleted": freed,
+                            "blobs_checked": checked,
+                            "grace_hours": grace / timedelta(hours=1)})
+
+
+def _chunks(blobs: Iterable[ListedBlob], size: int) -> Iterator[Sequence[ListedBlob]]:
+    iterator = iter(blobs)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
 
 
 def purge_expired_artifacts(session: Session, context: AuditContext, store: BlobStore, *,

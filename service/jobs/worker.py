@@ -10,7 +10,8 @@ not cross a fork.
 default: one command, no Redis).
 
 Each worker also runs the maintenance loop in a thread - the lease reaper and the outbox relay
-(``service.jobs.outbox.run_maintenance``) - so a fleet needs no extra process: when a worker
+(``service.jobs.outbox.run_maintenance``), webhooks, retention and the audit sequencer
+(``_periodic_work``) - so a fleet needs no extra process: when a worker
 dies, any surviving or newly started worker re-queues its job once the lease expires. Reapers
 and relays in several processes are safe (``SKIP LOCKED``).
 """
@@ -21,7 +22,9 @@ import argparse
 import gc
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from importlib import import_module
 from typing import Self
 
@@ -87,10 +90,16 @@ def _load_in_children(app: LikenessCelery) -> None:
     worker_process_init.connect(load, weak=False)
 
 
-def _periodic_work(settings: Settings, sessions: sessionmaker[Session]) -> Callable[[], object]:
+# A worker sweeps the blob store for orphans at most this often: listing a bucket is expensive.
+ORPHAN_SWEEP_INTERVAL_SECONDS = 3600.0
+
+
+def _periodic_work(settings: Settings, sessions: sessionmaker[Session], *,
+                   clock: Callable[[], float] = time.monotonic) -> Callable[[], object]:
     """What the maintenance loop does besides relaying and reaping: deliver due webhooks (job
     events), when configured purge uploads and released videos' bytes past their retention,
-    delete face templates no living consent needs and consent evidence past its retention, and
+    delete face templates no living consent needs and consent evidence past its retention,
+    delete orphan blobs (in the first round, then at most once an hour by ``clock``), and
     last (after the rest has written its audit events) sequence the audit log and sign its
     periodic checkpoint."""
     from service.audit.runner import AuditMaintenance
@@ -102,6 +111,7 @@ def _periodic_work(settings: Settings, sessions: sessionmaker[Session]) -> Calla
         purge_decided_evidence,
         purge_expired_artifacts,
         purge_expired_media,
+        sweep_orphan_blobs,
     )
     from service.storage import make_blob_store
     from service.webhooks.delivery import DeliveryConfig, WebhookClient, deliver_due
@@ -109,6 +119,21 @@ def _periodic_work(settings: Settings, sessions: sessionmaker[Session]) -> Calla
     client, config = WebhookClient.from_settings(settings), DeliveryConfig.from_settings(settings)
     store, context = make_blob_store(settings), AuditContext(actor="system:retention")
     audit = AuditMaintenance(settings, sessions)
+    last_sweep: float | None = None
+
+    def sweep_orphans() -> None:
+        nonlocal last_sweep
+        if settings.orphan_blob_grace_hours is None or (
+                last_sweep is not None
+                and clock() - last_sweep < ORPHAN_SWEEP_INTERVAL_SECONDS):
+            return
+        last_sweep = clock()  # before the sweep: a failing one is not retried every round
+        with session_scope(sessions) as session:
+            swept = sweep_orphan_blobs(session, context, store, now=utcnow(),
+                                       grace=timedelta(hours=settings.orphan_blob_grace_hours))
+        if swept.blobs_deleted:
+            log.info("deleted %d orphan blobs (%d bytes)", swept.blobs_deleted,
+                     swept.bytes_deleted)
 
     def run() -> None:
         deliver_due(sessions, utcnow(), client, config)
@@ -125,6 +150,7 @@ def _periodic_work(settings: Settings, sessions: sessionmaker[Session]) -> Calla
             if settings.evidence_retention_days is not None:
                 purge_decided_evidence(session, context, store, now=utcnow(),
                                        retention_days=settings.evidence_retention_days)
+        sweep_orphans()
         audit()
 
     return run

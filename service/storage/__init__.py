@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from service.storage.base import BlobStore, StoredBlob, blob_key
+from service.storage.base import BlobStore, ListedBlob, StoredBlob, blob_key
 from service.storage.local import LocalBlobStore
 
 if TYPE_CHECKING:
@@ -29,4 +29,5 @@ def make_blob_store(settings: Settings) -> BlobStore:
     return LocalBlobStore(settings.blob_root)
 
 
-__all__ = ["BlobStore", "LocalBlobStore", "StoredBlob", "blob_key", "make_blob_store"]
+__all__ = ["BlobStore", "ListedBlob", "LocalBlobStore", "StoredBlob", "blob_key",
+           "make_blob_store"]

@@ -1,11 +1,20 @@
-"""The blob-store interface every backend implements."""
+"""The blob-store interface every backend implements.
+
+Putting bytes the store already holds writes nothing but refreshes the blob's modification
+time, atomically with finding it there: that time is the orphan sweep's clock
+(``service.jobs.retention.sweep_orphan_blobs``). Without the refresh, an upload whose bytes
+match an old orphan would find the blob present, and the sweep could delete it before the
+upload's row commits; with it, the blob is young again before that row can commit.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
 from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -26,6 +35,11 @@ def check_key(key: str) -> str:
     return key
 
 
+def is_blob_key(name: str) -> bool:
+    """Whether a listed name is a blob (not a temporary file, nor someone else's object)."""
+    return _KEY.match(name) is not None
+
+
 def hash_file(path: Path, chunk: int = 1 << 20) -> tuple[str, int]:
     """(SHA-256 hex, size) of a file, read in blocks (never whole in memory)."""
     digest, size = hashlib.sha256(), 0
@@ -43,11 +57,24 @@ class StoredBlob:
     size_bytes: int
 
 
+@dataclass(frozen=True)
+class ListedBlob:
+    """A blob as a listing sees it. ``modified_at`` (UTC) is when it was last written or put
+    again (a put of bytes already held refreshes it)."""
+
+    key: str
+    size_bytes: int
+    modified_at: datetime
+
+
 class BlobStore(Protocol):
-    def put_bytes(self, data: bytes) -> StoredBlob: ...
+    def put_bytes(self, data: bytes) -> StoredBlob:
+        """Store bytes; bytes already held are not written again, their time is refreshed."""
+        ...
 
     def put_file(self, path: Path) -> StoredBlob:
-        """Store a file's bytes (streamed, never whole in memory); the source is left in place."""
+        """Store a file's bytes (streamed, never whole in memory); the source is left in place.
+        Bytes already held are not written again, their time is refreshed."""
         ...
 
     def open(self, key: str) -> BinaryIO:
@@ -66,5 +93,17 @@ class BlobStore(Protocol):
         Read it, never write it; ``BlobMissing`` if the blob is not there."""
         ...
 
+    def list_keys(self, older_than: datetime) -> Iterator[ListedBlob]:
+        """Every blob last written or put before ``older_than`` (aware), streamed page by
+        page, never gathered in memory; writes in progress are not blobs yet."""
+        ...
 
-__all__ = ["BlobMissing", "BlobStore", "StoredBlob", "blob_key", "check_key"]
+    def delete_if_older(self, key: str, older_than: datetime) -> bool:
+        """Delete ``key`` only if it was last written or put before ``older_than``, judged at
+        the moment of deletion (the orphan sweep: a put since the listing keeps the blob).
+        True when this call deleted it; False when it is young or already gone."""
+        ...
+
+
+__all__ = ["BlobMissing", "BlobStore", "ListedBlob", "StoredBlob", "blob_key", "check_key",
+           "is_blob_key"]

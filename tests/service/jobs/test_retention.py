@@ -1,11 +1,14 @@
 """Retention purges old uploads' bytes once no active job needs them, keeps references and
 shared blobs, and audits every purge; released videos' bytes go after their own retention while
-the registry record stays, except a video under an open misuse report."""
+the registry record stays, except a video under an open misuse report. The orphan sweep deletes
+old bytes no row holds, on the local and the S3 store, and nothing any row still needs."""
 
 from __future__ import annotations
 
+import os
 import secrets
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -30,8 +33,16 @@ from service.db.models import (
 )
 from service.domain.registry import lookup_artifact, register_artifact
 from service.domain.reports import ReportedVideo, file_report, resolve_report
-from service.jobs.retention import purge_expired_artifacts, purge_expired_media
-from service.storage import LocalBlobStore, blob_key
+from service.jobs.retention import (
+    OrphanSweep,
+    purge_expired_artifacts,
+    purge_expired_media,
+    sweep_orphan_blobs,
+)
+from service.jobs.worker import _periodic_work
+from service.settings import Settings
+from service.storage import ListedBlob, LocalBlobStore, blob_key
+from service.storage.s3 import S3BlobStore
 from tests.conftest import BACKENDS
 from tests.service.jobs.conftest import (
     T0,
@@ -41,6 +52,7 @@ from tests.service.jobs.conftest import (
     speech_wav,
     submit_committed,
 )
+from tests.service.storage.conftest import moto_server  # noqa: F401 (a fixture)
 
 CONTEXT = AuditContext(actor="system:retention:test")
 
@@ -217,3 +229,182 @@ def test_shared_video_bytes_stay_while_another_retained_row_needs_them(sessions,
         [second] = _artifact_events(session, newer_asset)
         assert first.payload["bytes_deleted"] is False
         assert second.payload["bytes_deleted"] is False
+
+
+# -- orphan blobs -------------------------------------------------------------------------------
+
+GRACE = timedelta(hours=24)
+
+
+@pytest.fixture(params=["local", "s3"])
+def blob_store(request, tmp_path):
+    """An empty store of each backend (S3: a bucket of its own on the moto server)."""
+    if request.param == "local":
+        return LocalBlobStore(tmp_path / "blobs")
+    server = request.getfixturevalue("moto_server")
+    return S3BlobStore(server.new_bucket(), client=server.client())
+
+
+def _listed(store) -> dict[str, ListedBlob]:
+    return {blob.key: blob for blob in store.list_keys(datetime.now(UTC) + timedelta(hours=1))}
+
+
+def _sweep_events(session) -> list[AuditEventRow]:
+    sequence_pending(session)
+    return list(session.scalars(select(AuditEventRow).where(
+        AuditEventRow.action == "retention:blob:sweep").order_by(AuditEventRow.seq)))
+
+
+def test_the_orphan_sweep_deletes_only_old_bytes_no_row_holds(sessions, blob_store):
+    store, token = blob_store, secrets.token_bytes(8)
+    with session_scope(sessions) as session:
+        world = seed_world(session, store, speech_wav(0.5))  # a portrait and a speech upload
+        session.get(Asset, world.portrait_id).is_reference = True
+        released = _release(session, store, world, b"released video " + token)
+        evidence = store.put_bytes(b"video uploaded with a misuse report " + token)
+        file_report(session, CONTEXT, category=ReportCategory.OTHER,
+                    description="found online", contact=None, asset_id=None,
+                    video=ReportedVideo(evidence.key, evidence.sha256, "no_mark", None), now=T0)
+        # One blob, two uploads: the purged one must not take the bytes the other still holds.
+        purged_twin, live_twin = (
+            add_asset(session, store, world.organisation_id, world.subject_id,
+                      AssetKind.AUDIO, speech_wav(0.6), "audio/wav") for _ in range(2))
+        purged_twin.purged_at = T0
+        # Purges committed whose after-commit deletions were lost (a crash): bytes left over.
+        leftover = add_asset(session, store, world.organisation_id, world.subject_id,
+                             AssetKind.AUDIO, speech_wav(0.8), "audio/wav")
+        leftover.purged_at = T0
+        purged_video = _release(session, store, world, b"purged video " + token)
+        purged_video.purged_at = T0
+        held = {session.get(Asset, world.portrait_id).storage_key,
+                session.get(Asset, world.audio_id).storage_key, blob_key(released.sha256),
+                evidence.key, live_twin.storage_key}
+        orphans = {leftover.storage_key, blob_key(purged_video.sha256)}
+    rolled_back = []
+    with pytest.raises(RuntimeError), session_scope(sessions) as session:
+        rolled_back.append(add_asset(session, store, world.organisation_id, world.subject_id,
+                                     AssetKind.AUDIO, speech_wav(0.9), "audio/wav").storage_key)
+        raise RuntimeError("the upload's transaction failed after its blob was written")
+    orphans.update(rolled_back)
+    old = _listed(store)
+    assert set(old) == held | orphans
+    time.sleep(1.1)  # S3 dates objects to the second
+    young = store.put_bytes(b"an upload in flight: its row is not committed yet " + token)
+    now = max(blob.modified_at for blob in old.values()) + timedelta(seconds=1) + GRACE
+
+    with session_scope(sessions) as session:
+        swept = sweep_orphan_blobs(session, CONTEXT, store, now=now, grace=GRACE)
+    assert swept == OrphanSweep(blobs_checked=len(old), blobs_deleted=len(orphans),
+                                bytes_deleted=sum(old[key].size_bytes for key in orphans))
+    assert all(store.exists(key) for key in held) and store.exists(young.key)
+    assert not any(store.exists(key) for key in orphans)
+    with session_scope(sessions) as session:
+        [event] = _sweep_events(session)
+        assert event.actor == CONTEXT.actor and event.resource == "blob_store:orphans"
+        assert event.payload == {"blobs_deleted": 3, "bytes_deleted": swept.bytes_deleted,
+                                 "blobs_checked": len(old), "grace_hours": 24.0}
+        assert verify_audit_chain(session).ok
+
+    with session_scope(sessions) as session:  # nothing left to delete: no event
+        assert sweep_orphan_blobs(session, CONTEXT, store, now=now,
+                                  grace=GRACE).blobs_deleted == 0
+        assert len(_sweep_events(session)) == 1
+    with session_scope(sessions) as session:  # the upload never committed: once old, it goes
+        later = datetime.now(UTC) + 2 * GRACE
+        assert sweep_orphan_blobs(session, CONTEXT, store, now=later,
+                                  grace=GRACE).blobs_deleted == 1
+    assert not store.exists(young.key) and all(store.exists(key) for key in held)
+
+
+class _UploadDuringSweep:
+    """The store, with an upload of ``data`` landing between the sweep's listing and its
+    check of the database: the upload finds its bytes there and writes nothing, and its row
+    is not committed when the sweep looks."""
+
+    def __init__(self, store, data: bytes) -> None:
+        self.store, self.data = store, data
+
+    def list_keys(self, older_than):
+        listed = list(self.store.list_keys(older_than))
+        self.store.put_bytes(self.data)
+        yield from listed
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+
+def test_bytes_uploaded_again_while_the_sweep_runs_are_kept(sessions, blob_store):
+    data = b"an old orphan, uploaded again " + secrets.token_bytes(8)
+    blob = blob_store.put_bytes(data)
+    [listed] = _listed(blob_store).values()
+    time.sleep(1.1)
+    now = listed.modified_at + timedelta(seconds=1) + GRACE  # the orphan is past its grace
+    with session_scope(sessions) as session:
+        swept = sweep_orphan_blobs(session, CONTEXT, _UploadDuringSweep(blob_store, data),
+                                   now=now, grace=GRACE)
+    assert swept == OrphanSweep(blobs_checked=1, blobs_deleted=0, bytes_deleted=0)
+    with blob_store.open(blob.key) as handle:
+        assert handle.read() == data
+
+
+def test_a_sweep_deletes_at_most_its_limit(sessions, blob_store):
+    keys = {blob_store.put_bytes(secrets.token_bytes(32)).key for _ in range(3)}
+    later = datetime.now(UTC) + 2 * GRACE
+    with session_scope(sessions) as session:
+        first = sweep_orphan_blobs(session, CONTEXT, blob_store, now=later, grace=GRACE,
+                                   limit=2, batch=2)
+    assert first.blobs_deleted == 2 and first.bytes_deleted == 64
+    with session_scope(sessions) as session:
+        assert sweep_orphan_blobs(session, CONTEXT, blob_store, now=later,
+                                  grace=GRACE).blobs_deleted == 1
+        assert [e.payload["blobs_deleted"] for e in _sweep_events(session)] == [2, 1]
+    assert not any(blob_store.exists(key) for key in keys)
+
+
+def test_a_grace_too_short_for_uploads_in_flight_is_refused(sessions, tmp_path):
+    store = LocalBlobStore(tmp_path / "blobs")
+    with session_scope(sessions) as session:
+        with pytest.raises(ValueError, match="grace"):
+            sweep_orphan_blobs(session, CONTEXT, store, now=datetime.now(UTC),
+                               grace=timedelta(minutes=5))
+        with pytest.raises(ValueError, match="timezone"):
+            sweep_orphan_blobs(session, CONTEXT, store, now=datetime.now(), grace=GRACE)
+    with pytest.raises(ValueError):
+        Settings(data_dir=tmp_path, orphan_blob_grace_hours=0.5)
+
+
+def test_workers_sweep_orphans_at_most_once_an_hour(postgres_database, tmp_path):
+    engine = fresh_engine("postgresql", postgres_database, tmp_path / "db",
+                          "likeness_test_retention_worker")
+    settings = Settings(data_dir=tmp_path / "data",
+                        database_url=engine.url.render_as_string(hide_password=False))
+    store, clock = LocalBlobStore(settings.blob_root), [1000.0]
+
+    def orphan() -> str:
+        key = store.put_bytes(secrets.token_bytes(16)).key
+        two_days_ago = (datetime.now(UTC) - timedelta(days=2)).timestamp()
+        os.utime(store.path_for(key), (two_days_ago, two_days_ago))
+        return key
+
+    try:
+        run = _periodic_work(settings, make_session_factory(engine), clock=lambda: clock[0])
+        first = orphan()
+        run()  # the first round sweeps
+        assert not store.exists(first)
+        second = orphan()
+        clock[0] += 3000
+        run()
+        assert store.exists(second)  # within the hour: not listed again
+        clock[0] += 700
+        run()
+        assert not store.exists(second)
+        with session_scope(make_session_factory(engine)) as session:
+            assert len(_sweep_events(session)) == 2
+
+        never = _periodic_work(settings.model_copy(update={"orphan_blob_grace_hours": None}),
+                               make_session_factory(engine), clock=lambda: clock[0])
+        third = orphan()
+        never()
+        assert store.exists(third)
+    finally:
+        engine.dispose()

@@ -4,6 +4,7 @@ prefixes, multipart uploads, integrity of local copies, error mapping, and the s
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -73,3 +74,26 @@ def test_settings_pick_the_backend(moto_server, tmp_path, monkeypatch):
         Bucket=bucket, Key=f"deploy/{blob.key}")["Body"].read() == b"through the factory"
     with pytest.raises(ValueError, match="s3_bucket"):
         Settings(data_dir=tmp_path, blob_backend="s3")
+
+
+def test_a_listing_pages_through_the_prefix_and_skips_other_objects(moto_server, monkeypatch):
+    bucket, client = moto_server.new_bucket(), moto_server.client()
+    store = S3BlobStore(bucket, client=client, prefix="tenant-a")
+    blobs = {store.put_bytes(f"blob {n}".encode()).key for n in range(5)}
+    other = S3BlobStore(bucket, client=client, prefix="tenant-a/nested").put_bytes(b"other")
+    client.put_object(Bucket=bucket, Key="tenant-a/sha256/notes.txt", Body=b"not a blob")
+    client.put_object(Bucket=bucket, Key=other.key, Body=b"no prefix: another deployment")
+    monkeypatch.setattr("service.storage.s3._LIST_PAGE", 2)
+    requests = []
+    client.meta.events.register("before-call.s3.ListObjectsV2",
+                                lambda **_kwargs: requests.append(1))
+    listed = list(store.list_keys(datetime.now(UTC) + timedelta(hours=1)))
+    assert {item.key for item in listed} == blobs and len(listed) == 5
+    assert len(requests) >= 3  # five keys, two a page
+    assert list(store.list_keys(datetime.now(UTC) - timedelta(hours=1))) == []
+
+
+def test_a_listing_that_fails_is_a_storage_error(moto_server):
+    store = S3BlobStore("no-such-bucket", client=moto_server.client())
+    with pytest.raises(StorageError, match="S3 list of s3://no-such-bucket/sha256/"):
+        list(store.list_keys(datetime.now(UTC)))
