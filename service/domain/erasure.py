@@ -41,7 +41,6 @@ from service.db.models import (
     ConsentRequestStatus,
     ConsentStatus,
     Job,
-    MisuseReport,
     PortraitReview,
     Role,
     Subject,
@@ -49,10 +48,10 @@ from service.db.models import (
 )
 from service.db.types import utcnow
 from service.domain.biometrics import IN_PROGRESS, delete_templates
+from service.domain.blob_holders import delete_unless_held
 from service.domain.revocation import RevokedBy, revoke
 from service.errors import NotFound, RequestInvalid, StateConflict
 from service.storage import BlobStore, blob_key
-from service.storage.deferred import delete_after_commit
 
 ERASED_NAME = "[erased]"
 MAX_REASON_CHARS = 500
@@ -155,12 +154,10 @@ def _purge_media(session: Session, context: AuditContext, store: BlobStore,
     for asset in assets:
         asset.purged_at, asset.face_encoding = now, None
     session.flush()
-    keys = {asset.storage_key for asset in assets}
-    for key in sorted(keys):
-        shared = session.scalar(select(Asset.id).where(Asset.storage_key == key,
-                                                       Asset.purged_at.is_(None)).limit(1))
-        if shared is None:
-            delete_after_commit(session, store, key)
+    # Bytes another retained row holds (an upload of the same photo, a video under report)
+    # stay: ``service.domain.blob_holders``.
+    for key, sha256 in sorted({(asset.storage_key, asset.sha256) for asset in assets}):
+        delete_unless_held(session, store, key, sha256)
     for asset in assets:
         record(session, context, "retention:asset:purge", f"asset:{asset.id}", now=now,
                payload={"kind": asset.kind.value, "sha256": asset.sha256,
@@ -180,10 +177,7 @@ def _delete_videos(session: Session, store: BlobStore, subject_id: uuid.UUID,
     deleted = 0
     for sha256 in sorted(set(hashes)):
         key = blob_key(sha256)
-        reported = session.scalar(select(MisuseReport.id).where(
-            MisuseReport.video_storage_key == key).limit(1))
-        if reported is None and store.exists(key):
-            delete_after_commit(session, store, key)
+        if store.exists(key) and delete_unless_held(session, store, key, sha256):
             deleted += 1
     return deleted
 

@@ -29,13 +29,14 @@ Blobs are content-addressed, so bytes are deleted only when no other retained ro
 a released video, a misuse report's evidence - shares them. Each purge or deletion is an audit
 event; an orphan sweep is one event for the whole run (count and bytes), when it deleted any.
 
-What holds a blob (``_held``, the one definition both the purges and the sweep use): an asset
+What holds a blob (``service.domain.blob_holders``, the one definition the purges, erasure and
+the sweep use): an asset
 row not purged (by ``storage_key`` or ``sha256``), an artifact not purged (its key is
 ``blob_key(sha256)``), any misuse report's video (by key or hash: reports keep their evidence).
 A purged row holds nothing: its bytes were meant to go. These are every column that names a
 blob: blobs are written by uploads (``service.domain.assets.new_asset_row``), renders
 (``service.jobs.tasks``) and reported videos (``service.api.routes.reports``) only. A new
-column that names a blob must be added to ``_held``, or the sweep will delete its bytes.
+column that names a blob must be added to ``held_blobs``, or the sweep will delete its bytes.
 
 Why the sweep cannot take bytes still wanted:
 
@@ -84,8 +85,8 @@ from service.domain.biometrics import (
     delete_templates,
     subjects_with_unneeded_templates,
 )
+from service.domain.blob_holders import delete_unless_held, held_blobs
 from service.storage import BlobStore, ListedBlob, blob_key
-from service.storage.deferred import delete_after_commit
 
 PURGEABLE = (AssetKind.PORTRAIT, AssetKind.AUDIO)
 EVIDENCE = (AssetKind.CONSENT_DOCUMENT, AssetKind.CONSENT_RECORDING)
@@ -112,42 +113,12 @@ def _purge(session: Session, context: AuditContext, store: BlobStore, asset: Ass
            now: datetime, retention_days: float, **extra: object) -> uuid.UUID:
     asset.purged_at, asset.face_encoding = now, None
     session.flush()
-    deleted = _delete_unless_shared(session, store, asset.storage_key, asset.sha256)
+    deleted = delete_unless_held(session, store, asset.storage_key, asset.sha256)
     record(session, context, "retention:asset:purge", f"asset:{asset.id}", now=now,
            payload={"kind": asset.kind.value, "sha256": asset.sha256,
                     "bytes_deleted": deleted, "retention_days": retention_days,
                     **extra})
     return asset.id
-
-
-def _delete_unless_shared(session: Session, store: BlobStore, key: str, sha256: str) -> bool:
-    """Delete the blob under ``key`` (the address of ``sha256``) unless a retained row still
-    needs it; call once the purged row is marked and flushed. True when the bytes go (once the
-    transaction commits: ``service.storage.deferred``). A
-    misuse report's uploaded video has no retention (it is evidence): any report keeps it."""
-    if _held(session, {key: sha256}):
-        return False
-    delete_after_commit(session, store, key)
-    return True
-
-
-def _held(session: Session, keys: dict[str, str]) -> set[str]:
-    """Which of ``keys`` (blob key -> its SHA-256) a retained row holds (see module doc)."""
-    if not keys:
-        return set()
-    hashes = {sha256: key for key, sha256 in keys.items()}
-    held = set(session.scalars(select(Asset.storage_key).where(
-        Asset.storage_key.in_(keys), Asset.purged_at.is_(None))))
-    held.update(hashes[sha256] for sha256 in session.scalars(select(Asset.sha256).where(
-        Asset.sha256.in_(hashes), Asset.purged_at.is_(None))))
-    held.update(hashes[sha256] for sha256 in session.scalars(select(Artifact.sha256).where(
-        Artifact.sha256.in_(hashes), Artifact.purged_at.is_(None))))
-    for report_key, report_sha256 in session.execute(
-            select(MisuseReport.video_storage_key, MisuseReport.video_sha256).where(
-                or_(MisuseReport.video_storage_key.in_(keys),
-                    MisuseReport.video_sha256.in_(hashes)))):
-        held.update(k for k in (report_key, hashes.get(report_sha256)) if k in keys)
-    return held
 
 
 @dataclass(frozen=True)
@@ -177,7 +148,7 @@ def sweep_orphan_blobs(session: Session, context: AuditContext, store: BlobStore
     try:
         for chunk in _chunks(store.list_keys(cutoff), batch):
             checked += len(chunk)
-            held = _held(session, {blob.key: blob.key.rsplit("/", 1)[1] for blob in chunk})
+            held = held_blobs(session, {blob.key: blob.key.rsplit("/", 1)[1] for blob in chunk})
             for blob in chunk:
                 if blob.key not in held and store.delete_if_older(blob.key, cutoff):
                     deleted, freed = deleted + 1, freed + blob.size_bytes
@@ -224,7 +195,7 @@ def purge_expired_artifacts(session: Session, context: AuditContext, store: Blob
     for artifact in due:
         artifact.purged_at = now
         session.flush()
-        deleted = _delete_unless_shared(session, store, blob_key(artifact.sha256),
+        deleted = delete_unless_held(session, store, blob_key(artifact.sha256),
                                         artifact.sha256)
         record(session, context, "retention:artifact:purge", f"artifact:{artifact.asset_id}",
                now=now, payload={"sha256": artifact.sha256, "bytes_deleted": deleted,
