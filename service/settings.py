@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     # SQLAlchemy URL: "postgresql+psycopg://user@host/db" in deployment; empty means the
     # embedded default, a SQLite file ``data_dir/likeness.db`` (filled in by the validator).
     database_url: str = ""
+    # PostgreSQL connections an API process keeps open. Requests run on up to 40 threads; a
+    # burst past the pool opens (and then closes) extra connections, each a new PostgreSQL
+    # backend costing milliseconds on the request that waited for it. Keep
+    # (API processes x (this + 10)) + workers' under PostgreSQL's max_connections.
+    database_pool_size: int = Field(default=20, ge=1, le=200)
     # Server-side secret for the keyed hashes (HMAC-SHA256) of partner API keys; at least 32
     # bytes as hex. Unset: ``data_dir/api-key-pepper`` (created 0600 on first use by
     # ``service.auth.pepper.load_api_key_pepper``). Changing it invalidates every API key.

@@ -21,13 +21,16 @@ class CpuMeter:
         self.tick = os.sysconf("SC_CLK_TCK")
 
     def _process_seconds(self, pid: str) -> tuple[str, int, float] | None:
-        """(name, parent pid, CPU seconds) of a process, None if it is gone."""
+        """(name, parent pid, CPU seconds) of a process, None if it is gone. The seconds
+        include its children that exited and were reaped (cutime, cstime): a PostgreSQL
+        backend that ends mid-phase (a connection closed) moves its time to the postmaster
+        rather than out of the postgres column into "other"."""
         try:
             raw = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
             return None
         name, fields = raw[raw.index("(") + 1:raw.rindex(")")], raw.rsplit(")", 1)[1].split()
-        return name, int(fields[1]), (int(fields[11]) + int(fields[12])) / self.tick
+        return name, int(fields[1]), sum(int(fields[i]) for i in (11, 12, 13, 14)) / self.tick
 
     def snapshot(self) -> tuple[float, dict[str, float]]:
         groups: Counter[str] = Counter()

@@ -49,7 +49,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, redis: Redis
     """The partner API. ``freeze_gc_at_startup``: for a server process (see ``_freeze_gc``);
     tests build many apps in one process and leave it off."""
     owned_engine, owned_redis = engine is None, redis is None
-    engine = engine or make_engine(settings.database_url)
+    engine = engine or make_engine(settings.database_url,
+                                   pool_size=settings.database_pool_size)
     if redis is None and settings.redis_url:
         redis = Redis.from_url(settings.redis_url, socket_timeout=REDIS_TIMEOUT_S,
                                socket_connect_timeout=REDIS_TIMEOUT_S)

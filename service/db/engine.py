@@ -30,11 +30,20 @@ from sqlalchemy.orm import Session, sessionmaker
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for ``url`` (``postgresql+psycopg://...`` or ``sqlite:///path``)."""
+DEFAULT_POOL_SIZE = 5  # SQLAlchemy's own default: enough for CLIs, tests and workers
+
+
+def make_engine(url: str, *, echo: bool = False, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
+    """An engine for ``url`` (``postgresql+psycopg://...`` or ``sqlite:///path``).
+
+    ``pool_size``: PostgreSQL connections kept open once opened (up to 10 more are opened for
+    a burst and closed after it). A server with many request threads wants more: each
+    connection past the pool costs a new PostgreSQL backend, several milliseconds, on the
+    request that needed it (``Settings.database_pool_size``)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, echo=echo, pool_pre_ping=True)
+        return create_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=pool_size,
+                             max_overflow=10)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(parsed, echo=echo,
