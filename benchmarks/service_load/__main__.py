@@ -37,6 +37,7 @@ Writes ``reports/service/load.md`` and ``load.json`` (``--report STEM``). Figure
 from __future__ import annotations
 
 import argparse
+import gc
 import shlex
 import sys
 import tempfile
@@ -122,6 +123,10 @@ def run(args: argparse.Namespace, command: str) -> str:
                         f"one uvicorn --workers {args.api_workers}")
             with server as urls:
                 api_key, assets = setup_subject(urls[0], settings, clip)
+                # This process imported the service (torch included): a full GC pass here
+                # would stall the clients' threads and the arrival timer for ~120 ms.
+                gc.collect()
+                gc.freeze()
                 closed, open_loop, cpu = submit_phases(args, urls, server.pids, api_key, assets)
                 print(f"cancelled {cancel_queued(settings)} queued jobs, purged "
                       f"{purge_queue(settings)} broker messages", flush=True)
