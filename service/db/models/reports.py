@@ -55,9 +55,10 @@ class MisuseReport(Base):
     # The watermark asset id given, or found in the uploaded video.
     asset_id: Mapped[str | None] = mapped_column(String(14), index=True)
     artifact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("artifacts.id"), index=True)
-    # The uploaded video, if any, and what verification said about it.
-    video_storage_key: Mapped[str | None] = mapped_column(String(500))
-    video_sha256: Mapped[str | None] = mapped_column(String(64))
+    # The uploaded video, if any, and what verification said about it. Indexed: every deletion
+    # of bytes asks whether a report holds them (``service.domain.blob_holders``).
+    video_storage_key: Mapped[str | None] = mapped_column(String(500), index=True)
+    video_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     verdict_code: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[ReportStatus] = mapped_column(str_enum(ReportStatus, "report_status"),
                                                  default=ReportStatus.OPEN)
