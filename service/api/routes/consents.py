@@ -6,14 +6,15 @@ and the evidence hash."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
-from typing import Annotated, BinaryIO
+from collections.abc import Sequence
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from service.api.consent_request_schemas import ConsentVerificationPublic
 from service.api.deps import OfficerDep, ServicesDep, SessionDep, audit_context
+from service.api.downloads import blob_download
 from service.api.routes.subject_page import public_base
 from service.api.schemas import ApproveRequest, ConsentList, ConsentPublic, ReasonRequest
 from service.audit.events import record_download
@@ -71,14 +72,8 @@ def read_evidence(consent_id: uuid.UUID, request: Request, session: SessionDep,
     blob = services.store.open(asset.storage_key)
     record_download(session, audit_context(request, officer), "compliance:evidence:download",
                     f"asset:{asset.id}", consent_id=str(consent_id), sha256=asset.sha256)
-    return StreamingResponse(_chunks(blob), media_type=asset.media_type,
-                             headers={"X-Content-Type-Options": "nosniff",
-                                      "Content-Disposition": "attachment"})
+    return blob_download(blob, asset.media_type)
 
-
-def _chunks(blob: BinaryIO) -> Iterator[bytes]:
-    with blob:
-        yield from iter(lambda: blob.read(1 << 16), b"")
 
 
 @router.post("/{consent_id}/approve", response_model=ConsentPublic)

@@ -28,8 +28,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any
 
 from fastapi import (
     APIRouter,
@@ -55,6 +54,7 @@ from service.api.deps import (
     owner_of,
     require_scopes,
 )
+from service.api.downloads import blob_download
 from service.api.job_schemas import JobCreate, JobFields, JobList, JobPublic
 from service.api.job_services import JobServices, JobServicesDep
 from service.audit.events import record_download
@@ -89,7 +89,6 @@ CREATE_BODY = {"requestBody": {"required": True, "content": {
                        "controls": {"type": "string", "description": "a JSON object"},
                        "portrait": {"type": "string", "format": "binary"},
                        "audio": {"type": "string", "format": "binary"}}}}}}}
-_CHUNK = 1 << 16
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobPublic,
@@ -213,16 +212,10 @@ def download_video(job_id: uuid.UUID, request: Request, session: SessionDep,
     blob = services.store.open(key)
     record_download(session, audit_context(request, partner), "partner:artifact:download",
                     f"artifact:{artifact.asset_id}", job_id=str(job_id), sha256=artifact.sha256)
-    return StreamingResponse(
-        _chunks(blob), media_type="video/mp4",
-        headers={"Content-Disposition": f'attachment; filename="{job_id}.mp4"',
-                 "X-Content-Type-Options": "nosniff", "X-Likeness-Asset-Id": artifact.asset_id,
-                 "ETag": f'"{artifact.sha256}"'})
+    return blob_download(blob, "video/mp4", filename=f"{job_id}.mp4",
+                         headers={"X-Likeness-Asset-Id": artifact.asset_id,
+                                  "ETag": f'"{artifact.sha256}"'})
 
-
-def _chunks(blob: BinaryIO) -> Iterator[bytes]:
-    with blob:
-        yield from iter(lambda: blob.read(_CHUNK), b"")
 
 
 def _cursor(value: str | None) -> uuid.UUID | None:

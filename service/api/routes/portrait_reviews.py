@@ -27,9 +27,8 @@ partner's is 404).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated, BinaryIO
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
@@ -43,6 +42,7 @@ from service.api.deps import (
     owner_of,
     require_scopes,
 )
+from service.api.downloads import blob_download
 from service.api.schemas import ReasonRequest
 from service.auth.api_keys import ApiPrincipal
 from service.auth.scopes import Scope
@@ -151,14 +151,8 @@ def read_portrait(review_id: uuid.UUID, request: Request, session: SessionDep,
     blob = services.store.open(portrait.storage_key)
     record(session, audit_context(request, officer), "compliance:portrait_review:view",
            f"portrait_review:{review.id}", payload={"portrait_sha256": portrait.sha256})
-    return StreamingResponse(_chunks(blob), media_type=portrait.media_type,
-                             headers={"X-Content-Type-Options": "nosniff",
-                                      "Content-Disposition": "attachment"})
+    return blob_download(blob, portrait.media_type)
 
-
-def _chunks(blob: BinaryIO) -> Iterator[bytes]:
-    with blob:
-        yield from iter(lambda: blob.read(1 << 16), b"")
 
 
 @router.post("/{review_id}/accept", response_model=ReviewedPortrait)

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import tempfile
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from service.api.deps import OfficerDep, ServicesDep, SessionDep, audit_context
+from service.api.downloads import blob_download
 from service.api.public import CallerDep, spool_upload, verify_file
 from service.audit.events import record_download
 from service.db.models import MisuseReport, ReportCategory, ReportOutcome, ReportStatus
@@ -135,15 +135,8 @@ def read_video(report_id: uuid.UUID, request: Request, session: SessionDep,
     record_download(session, audit_context(request, officer),
                     "compliance:report_video:download", f"misuse_report:{report_id}",
                     sha256=report.video_sha256)
-    return StreamingResponse(_chunks(blob),
-                             media_type="application/octet-stream",
-                             headers={"X-Content-Type-Options": "nosniff",
-                                      "Content-Disposition": "attachment"})
+    return blob_download(blob, "application/octet-stream")
 
-
-def _chunks(blob: BinaryIO) -> Iterator[bytes]:
-    with blob:
-        yield from iter(lambda: blob.read(1 << 16), b"")
 
 
 @router.post("/{report_id}/resolve", response_model=ReportPublic)

@@ -16,15 +16,15 @@ A job whose transcript is in a language without an aligner model is held ``await
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated, BinaryIO
+from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from service.api.deps import OfficerDep, ServicesDep, SessionDep, audit_context
+from service.api.downloads import blob_download
 from service.api.job_services import JobServicesDep
 from service.api.schemas import ReasonRequest
 from service.db.audit import record
@@ -92,14 +92,8 @@ def read_audio(job_id: uuid.UUID, request: Request, session: SessionDep,
     blob = services.store.open(audio.storage_key)
     record(session, audit_context(request, officer), "compliance:transcript:listen",
            f"job:{job.id}", payload={"audio_sha256": audio.sha256})
-    return StreamingResponse(_chunks(blob), media_type=audio.media_type,
-                             headers={"X-Content-Type-Options": "nosniff",
-                                      "Content-Disposition": "attachment"})
+    return blob_download(blob, audio.media_type)
 
-
-def _chunks(blob: BinaryIO) -> Iterator[bytes]:
-    with blob:
-        yield from iter(lambda: blob.read(1 << 16), b"")
 
 
 @router.post("/{job_id}/approve", response_model=HeldJob)
